@@ -1,0 +1,7 @@
+"""recnets: every model of Chapter 10 of Goodfellow, Bengio & Courville, *Deep Learning*."""
+from recnets.cells import BookGRUCell, BookLSTMCell, ElmanCell, GRUCell, LSTMCell, LSTMState
+from recnets.core import Cell, Hidden, detach_state, mask_state, reorder_state, tree_map, unroll
+
+__version__ = "0.1.0"
+__all__ = ["Cell", "Hidden", "unroll", "tree_map", "mask_state", "detach_state", "reorder_state",
+           "ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell"]

@@ -1,0 +1,8 @@
+"""Cells: one transition each, no loop (Book: 10.2, 10.10)."""
+from recnets.cells.book_gru import BookGRUCell
+from recnets.cells.book_lstm import BookLSTMCell
+from recnets.cells.elman import ElmanCell
+from recnets.cells.gru import GRUCell
+from recnets.cells.lstm import LSTMCell, LSTMState
+
+__all__ = ["ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell"]
