@@ -4,5 +4,6 @@ from recnets.cells.book_lstm import BookLSTMCell
 from recnets.cells.elman import ElmanCell
 from recnets.cells.gru import GRUCell
 from recnets.cells.lstm import LSTMCell, LSTMState
+from recnets.cells.registry import CELLS, cell_names, make_cell
 
-__all__ = ["ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell"]
+__all__ = ["ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell", "CELLS", "cell_names", "make_cell"]

@@ -1,0 +1,1 @@
+"""Diagnostics and reference gradients (Book: 10.2.2, 10.7)."""

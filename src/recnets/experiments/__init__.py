@@ -1,0 +1,1 @@
+"""Reproduced experiments, one module each."""

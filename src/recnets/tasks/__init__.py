@@ -1,0 +1,1 @@
+"""Tasks: data, losses, metrics and trivial baselines."""

@@ -1,0 +1,89 @@
+"""The task contract: batches from counter-based seeds, a loss, metrics and a trivial baseline.
+
+Book: 10.2.2 (the loss is the sum over time of per-step negative log-likelihoods, eqs. 10.12-10.14).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor
+
+__all__ = ["Batch", "Task", "step_generator", "sequence_nll"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch: ``inputs (B, T[, D])``, ``targets (B, T[, O])`` or ``(B[, O])``, ``lengths (B,)`` or None."""
+
+    inputs: Tensor
+    targets: Tensor
+    lengths: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "Batch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.inputs), move(self.targets), move(self.lengths))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, step)`` alone: batch ``step`` is the same in every run and after
+    every resume, whatever came before it."""
+    generator = torch.Generator()
+    generator.manual_seed((seed * 1_000_003 + step * 7_919 + 12_345) % (2**63 - 1))
+    return generator
+
+
+def sequence_nll(logits: Tensor, targets: Tensor, lengths: Tensor | None) -> tuple[Tensor, int]:
+    """Summed negative log-likelihood (nats) of class targets over the real steps, and their count.
+
+    Shapes:
+        logits (B, T, V), targets (B, T) int64, lengths (B,) or None.
+
+    Book: 10.2.2, eqs. 10.12-10.14: L = Σ_t L(t) = -Σ_t log p_model(y(t) | x(1..t)).
+    """
+    per_step = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
+    if lengths is None:
+        return per_step.sum(), per_step.numel()
+    real = torch.arange(targets.shape[1], device=targets.device).unsqueeze(0) < lengths.to(targets.device).unsqueeze(1)
+    return (per_step * real).sum(), int(lengths.sum())
+
+
+class Task(abc.ABC):
+    """A source of batches with its loss, metrics and floors.
+
+    Attributes:
+        name: registry name.
+        streaming: consecutive training batches continue each row's sequence, so the trainer carries the
+            (detached) final state from one batch to the next: truncated BPTT over an unbounded stream.
+        seed: seeds every batch through :func:`step_generator`.
+    """
+
+    name: str = ""
+    streaming: bool = False
+    seed: int = 0
+
+    @abc.abstractmethod
+    def train_batch(self, step: int) -> Batch:
+        """Training batch number ``step``: a pure function of ``(seed, step)``."""
+
+    @abc.abstractmethod
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        """Deterministic batches of ``split`` ("valid" or "test"); consecutive when ``streaming``."""
+
+    @abc.abstractmethod
+    def loss(self, outputs: Tensor, batch: Batch) -> tuple[Tensor, int]:
+        """``(summed loss, number of scored steps or examples)`` of ``outputs`` on ``batch``."""
+
+    @abc.abstractmethod
+    def metrics(self, total_loss: float, count: int) -> dict[str, float]:
+        """Named metrics from a summed loss over ``count`` items (e.g. bits per character)."""
+
+    @abc.abstractmethod
+    def baselines(self) -> dict[str, float]:
+        """Trivial floors in the units of :meth:`metrics`' main metric (e.g. unigram entropy in bpc)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for the run folder (sources, versions, content hashes)."""
+        return {"name": self.name}
