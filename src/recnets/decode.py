@@ -69,7 +69,7 @@ def sample(model: nn.Module, prompt_ids: Sequence[int] | Tensor, *, max_length: 
     Returns:
         S lists of new ids (the prompt excluded).
 
-    Book: 10.2.3 (ancestral sampling from the RNN's directed graphical model; the end symbol), Fig. 10.9.
+    Book: 10.2.3 (ancestral sampling from the RNN's directed graphical model; the end symbol).
     Deviations: the model runs as it is (call ``model.eval()`` first when it has dropout).
     """
     max_length = _check_integer(max_length, "max_length", 1)
