@@ -31,8 +31,19 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     """A CPU generator seeded from ``(seed, step)`` alone: batch ``step`` is the same in every run and after
     every resume, whatever came before it."""
     generator = torch.Generator()
-    generator.manual_seed((seed * 1_000_003 + step * 7_919 + 12_345) % (2**63 - 1))
+    generator.manual_seed(_splitmix64(_splitmix64(seed) ^ (step & _MASK64)) & (2**63 - 1))
     return generator
+
+
+_MASK64 = 2**64 - 1
+
+
+def _splitmix64(value: int) -> int:
+    """One round of the splitmix64 mixer: distinct (seed, step) pairs get unrelated seeds."""
+    value = (value + 0x9E3779B97F4A7C15) & _MASK64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return value ^ (value >> 31)
 
 
 def sequence_nll(logits: Tensor, targets: Tensor, lengths: Tensor | None) -> tuple[Tensor, int]:
