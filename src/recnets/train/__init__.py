@@ -1,1 +1,29 @@
-"""Training: the loop, clipping, checkpoints, logging."""
+"""Training: the loop, clipping (Book: 10.11.1), crash-safe checkpoints, the run folder's records."""
+from recnets.train.checkpoint import (CheckpointError, LoadedCheckpoint, checkpoint_steps, latest_checkpoint,
+                                      load_checkpoint, remove_unpublished, restore_rng_state, rng_state,
+                                      save_checkpoint)
+from recnets.train.clipping import clip_gradients, clip_gradients_lazily
+from recnets.train.config import TrainConfig
+from recnets.train.logbook import Logbook
+from recnets.train.loop import EarlyStopping, Trainer, build_optimizer, resolve_device, tbptt_chunks
+
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "EarlyStopping",
+    "build_optimizer",
+    "resolve_device",
+    "tbptt_chunks",
+    "clip_gradients",
+    "clip_gradients_lazily",
+    "CheckpointError",
+    "LoadedCheckpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "checkpoint_steps",
+    "remove_unpublished",
+    "rng_state",
+    "restore_rng_state",
+    "Logbook",
+]

@@ -1,0 +1,372 @@
+"""The generic training loop: batches by step number, truncated BPTT, clipping, validation, checkpoints.
+
+Book: 10.2.2 (the loss is the sum over time of per-step negative log-likelihoods, eqs. 10.12-10.14,
+minimised by back-propagation through time; truncated, the gradient stops at chunk boundaries while the
+state flows on), 10.11.1 (gradient clipping).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from recnets.core.state import detach_state, state_from_flat
+from recnets.tasks.base import Batch, Task
+from recnets.train.checkpoint import (CARRY_PREFIX, LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint,
+                                      remove_unpublished, restore_rng_state, save_checkpoint)
+from recnets.train.clipping import clip_gradients_lazily
+from recnets.train.config import TrainConfig
+from recnets.train.logbook import Logbook
+
+__all__ = ["Trainer", "EarlyStopping", "resolve_device", "build_optimizer", "tbptt_chunks"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` must be available.
+
+    Raises:
+        ValueError: ``"cuda"`` was asked for and torch sees no CUDA device.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: expected an available device, got 'cuda' but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+def build_optimizer(parameters: Iterable[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser that ``config.optimizer`` names, with its ``lr`` (and ``momentum`` for SGD)."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr)
+    return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum)
+
+
+def tbptt_chunks(batch: Batch, steps: int) -> list[Batch]:
+    """Cut an equal-length batch into consecutive chunks of ``steps`` time steps (the last may be shorter).
+
+    Args:
+        batch: inputs (B, T[, D]), targets (B, T[, O]) with a target at every step; lengths None or all T.
+        steps: k, the truncation length; 0 returns ``[batch]``.
+
+    Returns:
+        ``ceil(T / k)`` batches of inputs (B, k[, D]) and targets (B, k[, O]), lengths None.
+
+    Raises:
+        ValueError: the batch is ragged, or its targets are not per step.
+
+    Book: 10.2.2 (truncated back-propagation through time).
+    """
+    if steps == 0:
+        return [batch]
+    inputs, targets, lengths = batch.inputs, batch.targets, batch.lengths
+    total = inputs.shape[1]
+    if lengths is not None and bool((lengths != total).any()):
+        raise ValueError(f"tbptt_steps: expected equal-length batches for truncated BPTT, got lengths from "
+                         f"{int(lengths.min())} to {int(lengths.max())} with T={total}; use tbptt_steps=0 for "
+                         f"ragged tasks")
+    if targets.dim() < 2 or targets.shape[:2] != inputs.shape[:2]:
+        raise ValueError(f"tbptt_steps: expected a target at every step, targets (B, T, ...) with (B, T) = "
+                         f"{tuple(inputs.shape[:2])}, got targets of shape {tuple(targets.shape)}")
+    return [Batch(inputs[:, start:start + steps], targets[:, start:start + steps])
+            for start in range(0, total, steps)]
+
+
+@dataclass
+class EarlyStopping:
+    """The best validation loss so far, where it was reached, and how many validations since.
+
+    Book: 7.8 (early stopping), applied to the validation NLL of 10.2.2.
+    """
+
+    best_loss: float | None = None
+    best_step: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    bad_evals: int = 0
+
+    def update(self, loss: float, step: int, metrics: dict[str, float]) -> bool:
+        """Record one validation; returns whether it is a new best (strictly lower loss)."""
+        if math.isfinite(loss) and (self.best_loss is None or loss < self.best_loss):
+            self.best_loss, self.best_step, self.best_metrics, self.bad_evals = loss, step, dict(metrics), 0
+            return True
+        self.bad_evals += 1
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state for the checkpoint."""
+        return dataclasses.asdict(self)
+
+
+class Trainer:
+    """Fit a sequence model to a task: one loop for every model and task of the library.
+
+    Each step draws ``task.train_batch(step)`` (a pure function of the step number, so a resumed run sees
+    the batches it would have seen), runs the model, turns ``task.loss`` into the configured reduction,
+    back-propagates, clips and updates. For ``task.streaming`` tasks the final state is carried, without
+    its graph, from one batch to the next; with ``tbptt_steps`` every batch is cut into chunks with one
+    update each. Scalars leave the device only every ``log_every`` steps.
+
+    Args:
+        model: ``model(inputs, *, lengths, state, targets) -> (outputs, final_state)`` with
+            ``model.initial_state(batch_size, device=, dtype=)``; moved to ``config.device``.
+        task: a :class:`recnets.tasks.base.Task`.
+        config: a :class:`TrainConfig`.
+        run_dir: the run folder (config.json, metrics.jsonl, checkpoints/, plots/).
+        run_config: what to save as config.json and in every checkpoint (default: the train config, the
+            task's description and the model's class).
+        callbacks: objects with optional ``on_step(trainer, step, record)`` (after each training record:
+            every ``log_every`` steps and before each checkpoint) and ``on_eval(trainer, step, metrics)`` (after each validation) methods; either may call
+            ``trainer.request_stop(reason)``.
+
+    Attributes:
+        step: training steps completed; step s is the update(s) made on ``task.train_batch(s - 1)``.
+        carry: the carried state of a streaming task (None otherwise).
+        early_stopping: an :class:`EarlyStopping`.
+
+    Book: 10.2.2 (eqs. 10.12-10.14, truncated BPTT), 10.11.1 (clipping).
+    """
+
+    def __init__(self, model: nn.Module, task: Task, config: TrainConfig, run_dir: str | os.PathLike, *,
+                 run_config: dict[str, Any] | None = None, callbacks: Iterable[Any] = ()) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.task = task
+        self.run_dir = Path(run_dir)
+        self.optimizer = build_optimizer(self.model.parameters(), config)
+        self.callbacks = tuple(callbacks)
+        self.run_config = run_config if run_config is not None else {
+            "train": dataclasses.asdict(config), "task": task.describe(), "model": type(model).__name__}
+        self.logbook = Logbook(self.run_dir)
+        self.step = 0
+        self.carry: Any = None
+        self.early_stopping = EarlyStopping()
+        self._elapsed_before = 0.0
+        self._last_saved: int | None = None
+        self._requested_stop: str | None = None
+
+    def request_stop(self, reason: str = "callback") -> None:
+        """Ask the loop to stop after the current step (with a validation and a checkpoint)."""
+        self._requested_stop = reason
+
+    # ----------------------------------------------------------------------------------------------- fit
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train until ``config.steps``, early stopping, the time budget or a callback's request.
+
+        Args:
+            resume: continue from the run folder's ``latest`` checkpoint (model, optimiser, RNG, early
+                stopping, carried state; metrics.jsonl cut back to that step) instead of starting afresh.
+
+        Returns:
+            ``{"step", "stop_reason", "best": {"step", "loss", **metrics}, "seconds", "total_seconds",
+            "run_dir"}``; ``stop_reason`` is "steps", "early_stopping", "max_seconds" or the callback's.
+
+        Raises:
+            ValueError: a non-finite training loss (names the step); a fresh start in a folder that
+                already holds checkpoints; truncated BPTT on a ragged batch.
+            CheckpointError: ``resume`` and the latest checkpoint is missing, corrupt or another model's.
+        """
+        started = time.monotonic()
+        self._fit_started = started
+        self._requested_stop = None
+        self._restore() if resume else self._start_fresh()
+        config = self.config
+        self.model.train()
+        self._reset_window()
+        self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        reason: str | None = None
+        bar = tqdm(total=config.steps, initial=min(self.step, config.steps), disable=not config.progress,
+                   unit="step", dynamic_ncols=True)
+        try:
+            while self.step < config.steps and reason is None:
+                self._train_step(self.step)
+                self.step += 1
+                bar.update(1)
+                step = self.step
+                if config.max_seconds and time.monotonic() - started >= config.max_seconds:
+                    reason = "max_seconds"
+                reason = reason or self._requested_stop
+                ending = reason is not None or step >= config.steps
+                if step % config.log_every == 0 or ending:
+                    self._log_train(step, bar)
+                    reason = reason or self._requested_stop
+                    ending = ending or reason is not None
+                improved = False
+                if (config.eval_every and step % config.eval_every == 0) or ending:
+                    improved = self._validate(step, bar)
+                    if config.patience and self.early_stopping.bad_evals >= config.patience:
+                        reason = reason or "early_stopping"
+                    reason = reason or self._requested_stop
+                    ending = ending or reason is not None
+                if ending or improved or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                    self._save(step, bar)
+        finally:
+            bar.close()
+        self.logbook.plot()
+        best = self.early_stopping
+        return {"step": self.step, "stop_reason": reason or "steps",
+                "best": {"step": best.best_step, "loss": best.best_loss, **best.best_metrics},
+                "seconds": time.monotonic() - started, "total_seconds": self._seconds(), "run_dir": str(self.run_dir)}
+
+    def _seconds(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._fit_started
+
+    def _start_fresh(self) -> None:
+        if checkpoint_steps(self.run_dir) or (self.run_dir / "checkpoints" / LATEST).exists():
+            raise ValueError(f"run_dir: expected a folder without checkpoints for a fresh run, got {self.run_dir} "
+                             f"which holds some; use fit(resume=True) or another folder")
+        torch.manual_seed(self.config.seed)
+        self.step, self.carry, self.early_stopping, self._elapsed_before = 0, None, EarlyStopping(), 0.0
+        self._last_saved = None
+        self.logbook.write_config(self.run_config)
+        self.logbook.clear()
+
+    def _restore(self) -> None:
+        folder = latest_checkpoint(self.run_dir)
+        remove_unpublished(self.run_dir)
+        loaded = load_checkpoint(folder, self.model, self.optimizer)
+        self.step = self._last_saved = loaded.step
+        self.early_stopping = EarlyStopping(**loaded.trainer["early_stopping"])
+        self._elapsed_before = float(loaded.trainer.get("elapsed_seconds", 0.0))
+        self.carry = None
+        if loaded.carry is not None:
+            batch_size = next(iter(loaded.carry.values())).shape[0]
+            dtype = next(self.model.parameters()).dtype
+            template = self.model.initial_state(batch_size, device=self.device, dtype=dtype)
+            self.carry = state_from_flat(template, loaded.carry, CARRY_PREFIX)
+        self.logbook.truncate(loaded.step)
+        restore_rng_state(loaded.rng)
+
+    # ---------------------------------------------------------------------------------------- one step
+    def _reduced(self, total: Tensor, count: int, batch_size: int) -> Tensor:
+        """The optimised loss: mean per scored step, or per-sequence sum averaged over the batch (eq. 10.14)."""
+        if self.config.loss_reduction == "mean":
+            return total / max(count, 1)
+        return total / batch_size
+
+    def _train_step(self, index: int) -> None:
+        """Updates on ``task.train_batch(index)``: one, or one per truncated-BPTT chunk."""
+        batch = self.task.train_batch(index)
+        chunks = tbptt_chunks(batch, self.config.tbptt_steps)
+        state = self.carry if self.task.streaming else None
+        for chunk in chunks:
+            chunk = chunk.to(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            outputs, final = self.model(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
+            total, count = self.task.loss(outputs, chunk)
+            self._reduced(total, count, chunk.inputs.shape[0]).backward()
+            norm = clip_gradients_lazily(self.model.parameters(), max_norm=self.config.clip_norm,
+                                         max_value=self.config.clip_value)
+            self.optimizer.step()
+            state = detach_state(final)  # truncated BPTT: the next chunk gets the values, not the graph
+            total = total.detach()
+            self._window_loss += total
+            self._window_norm += norm
+            self._window_count += count
+            self._window_updates += 1
+            first_bad = (~torch.isfinite(total)) & (self._bad_step < 0)
+            self._bad_step = torch.where(first_bad, index + 1, self._bad_step)
+        if self.task.streaming:
+            self.carry = state
+
+    def _reset_window(self) -> None:
+        self._window_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._window_norm = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._window_count = 0
+        self._window_updates = 0
+        self._window_started = time.monotonic()
+
+    def _raise_if_nonfinite(self) -> None:
+        bad = int(self._bad_step.item())
+        if bad >= 0:
+            raise ValueError(f"loss: expected finite training losses, got a non-finite loss at step {bad}; "
+                             f"try a lower lr (now {self.config.lr:g}) or gradient clipping (clip_norm)")
+
+    def _log_train(self, step: int, bar: Any) -> None:
+        """Write the training record of the steps since the last one (the only device sync of the loop)."""
+        if not self._window_updates:
+            return
+        loss_sum, norm_sum, bad = torch.stack([self._window_loss, self._window_norm,
+                                               self._bad_step.to(torch.float64)]).tolist()
+        if bad >= 0:
+            self._raise_if_nonfinite()
+        elapsed = max(time.monotonic() - self._window_started, 1e-9)
+        record = {"step": step, "split": "train", "loss": loss_sum / max(self._window_count, 1),
+                  "tokens_per_s": self._window_count / elapsed, "grad_norm": norm_sum / self._window_updates,
+                  "seconds": self._seconds()}
+        self.logbook.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", tokens_per_s=f"{record['tokens_per_s']:.0f}")
+        self._reset_window()
+        for callback in self.callbacks:
+            if hasattr(callback, "on_step"):
+                callback.on_step(self, step, record)
+
+    # ---------------------------------------------------------------------------------------- validation
+    def evaluate(self, split: str = "valid") -> dict[str, float]:
+        """Summed loss over ``task.eval_batches(split)`` (state carried across batches when streaming).
+
+        Returns:
+            ``{"loss": per scored step, "count", "tokens_per_s", **task.metrics(total, count)}``.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count, state, started = 0, None, time.monotonic()
+        with torch.no_grad():
+            for batch in self.task.eval_batches(split):
+                batch = batch.to(self.device)
+                outputs, final = self.model(batch.inputs, lengths=batch.lengths, state=state, targets=batch.targets)
+                batch_total, batch_count = self.task.loss(outputs, batch)
+                total += batch_total
+                count += batch_count
+                state = final if self.task.streaming else None
+        self.model.train(was_training)
+        summed = float(total.item())
+        result = {"loss": summed / max(count, 1), "count": count,
+                  "tokens_per_s": count / max(time.monotonic() - started, 1e-9)}
+        for name, value in self.task.metrics(summed, count).items():
+            result.setdefault(name, value)
+        return result
+
+    def _validate(self, step: int, bar: Any) -> bool:
+        """Validate, log, update early stopping, redraw the curves; returns whether this is a new best."""
+        self._raise_if_nonfinite()
+        result = self.evaluate("valid")
+        metrics = {k: v for k, v in result.items() if k not in ("loss", "count", "tokens_per_s")}
+        record = {"step": step, "split": "valid", "loss": result["loss"], "tokens_per_s": result["tokens_per_s"],
+                  "grad_norm": None, "seconds": self._seconds(), **metrics}
+        self.logbook.append(record)
+        improved = self.early_stopping.update(result["loss"], step, metrics)
+        bar.set_postfix(valid_loss=f"{result['loss']:.4f}")
+        self.logbook.plot()
+        for callback in self.callbacks:
+            if hasattr(callback, "on_eval"):
+                callback.on_eval(self, step, record)
+        return improved
+
+    # ---------------------------------------------------------------------------------------- checkpoints
+    def _save(self, step: int, bar: Any) -> None:
+        """Checkpoint ``step`` (once), writing the pending training record first."""
+        if step == self._last_saved:
+            return
+        self._raise_if_nonfinite()
+        if self._window_updates:
+            self._log_train(step, bar)
+        best = self.early_stopping.best_step
+        trainer_state = {"early_stopping": self.early_stopping.to_dict(), "elapsed_seconds": self._seconds(),
+                         "train_config": dataclasses.asdict(self.config)}
+        save_checkpoint(self.run_dir, step, model=self.model, optimizer=self.optimizer,
+                        carry=self.carry if self.task.streaming else None, trainer=trainer_state,
+                        run_config=self.run_config, keep=self.config.keep_checkpoints,
+                        protect=() if best is None else (best,))
+        self._last_saved = step
+
