@@ -5,6 +5,7 @@ Every run saves its whole config as ``config.json``; :func:`config_from_dict` re
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from typing import Any
@@ -93,7 +94,9 @@ def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
     known = config_keys(config)
     for key in overrides:
         if key not in known:
-            raise ValueError(f"config key: expected one of {', '.join(known)}, got {key!r}")
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+            raise ValueError(f"config key: expected a known key, got {key!r} ({hint})")
     return _apply(config, overrides, "")
 
 

@@ -29,7 +29,7 @@ from torch import Tensor
 from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
 from recnets.tasks.floors import WittenBellNgram, compressor_bpc, unigram_bpc
 
-__all__ = ["Documents", "stdlib_documents", "text_file_documents", "Vocabulary", "CharLMConfig", "CharLMTask",
+__all__ = ["Documents", "stdlib_documents", "text_file_documents", "read_documents", "Vocabulary", "CharLMConfig", "CharLMTask",
            "SKIPPED_DIRECTORIES", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
@@ -173,11 +173,7 @@ def text_file_documents(path: str | os.PathLike, *, seed: int = 0,
     if not path.exists():
         raise ValueError(f"data: expected an existing text file or directory, {str(path)!r} does not exist")
     if path.is_dir():
-        files = sorted((p for p in path.rglob("*") if p.is_file()
-                        and not any(part.startswith(".") for part in p.relative_to(path).parts)),
-                       key=lambda p: p.relative_to(path).as_posix())
-        if not files:
-            raise ValueError(f"data: expected a directory with text files, {str(path)!r} has none")
+        files = _directory_files(path)
         names = [p.relative_to(path).as_posix() for p in files]
         texts = [_read_text_file(p, "data") for p in files]
         return _split_by_file(names, texts, str(path), seed, fractions, "data")
@@ -187,6 +183,27 @@ def text_file_documents(path: str | os.PathLike, *, seed: int = 0,
     pieces = [text[cuts[i]:cuts[i + 1]] for i in range(3)]
     names = {s: (f"{path.name}[{cuts[i]}:{cuts[i + 1]}]",) for i, s in enumerate(SPLITS)}
     return Documents(str(path), (pieces[0],), (pieces[1],), (pieces[2],), names)
+
+
+def read_documents(path: str | os.PathLike) -> tuple[str, ...]:
+    """A UTF-8 text file, or every file of a directory (hidden ones skipped), whole and unsplit: for scoring a
+    trained model on new text. Raises the same one-line errors as :func:`text_file_documents`."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"data: expected an existing text file or directory, {str(path)!r} does not exist")
+    if not path.is_dir():
+        return (_read_text_file(path, "data"),)
+    return tuple(_read_text_file(p, "data") for p in _directory_files(path))
+
+
+def _directory_files(path: Path) -> list[Path]:
+    """A directory's files, recursively, hidden ones skipped, in a stable order; an error if there are none."""
+    files = sorted((p for p in path.rglob("*") if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)),
+                   key=lambda p: p.relative_to(path).as_posix())
+    if not files:
+        raise ValueError(f"data: expected a directory with text files, {str(path)!r} has none")
+    return files
 
 
 class Vocabulary:
@@ -313,6 +330,7 @@ class CharLMConfig:
         split_seed: seed of the split by file.
         min_count: characters rarer than this in training become ``<unk>``.
         seed: seeds the training streams' starting offset.
+        max_documents: keep only the first this many documents of each split (0 = all): quick runs.
     """
 
     data: str | None = None
@@ -323,12 +341,15 @@ class CharLMConfig:
     split_seed: int = 0
     min_count: int = 1
     seed: int = 0
+    max_documents: int = 0
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "batch_size", "eval_chars", "eval_batch_size", "min_count"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if isinstance(self.max_documents, bool) or not isinstance(self.max_documents, int) or self.max_documents < 0:
+            raise ValueError(f"max_documents: expected an integer >= 0 (0 = all), got {self.max_documents!r}")
 
 
 @dataclass(frozen=True)
@@ -354,6 +375,7 @@ class CharLMTask(Task):
     Args:
         config: :class:`CharLMConfig`.
         documents: the corpus, when already loaded (otherwise read from ``config.data`` on first use).
+        vocabulary: a trained model's vocabulary (otherwise built from the training documents).
 
     Book: 10.2 (eq. 10.31: log P(y) = Σ_t log P(y(t) | y(1..t-1))), 10.2.2 (truncated BPTT on streams).
     """
@@ -361,10 +383,12 @@ class CharLMTask(Task):
     name = "char-lm"
     streaming = True
 
-    def __init__(self, config: CharLMConfig = CharLMConfig(), *, documents: Documents | None = None) -> None:
+    def __init__(self, config: CharLMConfig = CharLMConfig(), *, documents: Documents | None = None,
+                 vocabulary: Vocabulary | None = None) -> None:
         self.config = config
         self.seed = config.seed
         self._documents = documents
+        self._vocabulary = vocabulary
         self._baselines: dict[str, dict[str, float]] = {}
         self.baseline_seconds: dict[str, dict[str, float]] = {}
 
@@ -375,7 +399,12 @@ class CharLMTask(Task):
         if documents is None:
             documents = (stdlib_documents(self.config.split_seed) if self.config.data is None
                          else text_file_documents(self.config.data, seed=self.config.split_seed))
-        vocabulary = Vocabulary.from_texts(documents.train, min_count=self.config.min_count)
+            if self.config.max_documents:
+                cap = self.config.max_documents
+                documents = dataclasses.replace(
+                    documents, train=documents.train[:cap], valid=documents.valid[:cap], test=documents.test[:cap],
+                    names={split: names[:cap] for split, names in documents.names.items()})
+        vocabulary = self._vocabulary or Vocabulary.from_texts(documents.train, min_count=self.config.min_count)
         streams = {s: _stream(vocabulary, documents.split(s)) for s in SPLITS}
         texts = {s: "".join(doc + "\x00" for doc in documents.split(s)) for s in SPLITS}
         return _Corpus(documents, vocabulary, streams, texts)
@@ -479,6 +508,11 @@ class CharLMTask(Task):
                 seconds[method] = time.perf_counter() - clock
             self._baselines[split], self.baseline_seconds[split] = floors, seconds
         return dict(self._baselines[split])
+
+    def compressor_baselines(self, split: str = "test") -> dict[str, float]:
+        """Only the compressors' bits per character on ``split``'s scored text (no training text needed)."""
+        text = self.heldout_text(split)
+        return {method: compressor_bpc(text, method) for method in ("gzip", "bzip2", "xz")}
 
     @cached_property
     def _ngram(self) -> WittenBellNgram:

@@ -1,0 +1,180 @@
+"""The command line: ``recnets train | sample | eval | reproduce | list``.
+
+A user's mistake (a missing file, an unknown name or key, a bad value, a corrupt checkpoint) ends in one
+line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+JOBS = {"char-lm": "character-level language model (the main job; default data: the Python standard library)"}
+
+
+def _run_folder(kind: str) -> Path:
+    return Path("runs") / f"{kind}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recnets",
+        description="Recurrent and recursive nets of Goodfellow, Bengio & Courville's Deep Learning, chapter 10.",
+        epilog="Config keys are set with dotted flags after the job, e.g. "
+               "`recnets train char-lm --model.hidden 512 --train.lr 3e-3`; `recnets list` shows what exists.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser("train", help="train a model; prints progress, then held-out figures",
+                                description="Train JOB. Any --section.key VALUE sets a config key "
+                                            "(unknown keys are rejected).")
+    train.add_argument("job", help=f"what to train: {', '.join(JOBS)}")
+    train.add_argument("--data", help="a UTF-8 text file or folder (default: the embedded corpus)")
+    train.add_argument("--run", type=Path, help="run folder (default: runs/JOB-DATE-TIME)")
+    train.add_argument("--resume", action="store_true", help="continue the run folder's latest checkpoint exactly")
+    train.add_argument("--demo", action="store_true", help="about two minutes of training, then samples and bpc")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
+
+    sample = commands.add_parser("sample", help="generate text from a trained run")
+    sample.add_argument("run", type=Path)
+    sample.add_argument("--prompt", default="", help="text to continue (default: the start of a document)")
+    sample.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    sample.add_argument("--top-k", type=int, default=None)
+    sample.add_argument("--max-length", type=int, default=300)
+    sample.add_argument("--num", type=int, default=1, help="number of samples")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--device", default="cpu")
+
+    evaluate = commands.add_parser("eval", help="held-out bits per character of a trained run")
+    evaluate.add_argument("run", type=Path)
+    evaluate.add_argument("--data", help="score this text file or folder instead of the run's test split")
+    evaluate.add_argument("--split", default="test", choices=("valid", "test"))
+    evaluate.add_argument("--device", default="cpu")
+
+    reproduce = commands.add_parser("reproduce", help="run a classic experiment; writes metrics, plots, summary")
+    reproduce.add_argument("name")
+    reproduce.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
+    reproduce.add_argument("--out", type=Path, help="run folder (default: runs/reproduce-NAME-DATE-TIME)")
+    reproduce.add_argument("--publish", action="store_true", help="copy the summary to results/ (full runs)")
+    reproduce.add_argument("--no-progress", action="store_true")
+
+    commands.add_parser("list", help="cells, jobs and experiments")
+    return parser
+
+
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from recnets.config import apply_overrides, config_to_dict, parse_dotted_args
+    from recnets.experiments.char_lm import DEMO_OVERRIDES, CharLMRunConfig, train_char_lm
+
+    if args.job not in JOBS:
+        raise ValueError(f"job: expected one of {', '.join(JOBS)}, got {args.job!r}")
+    overrides: dict[str, Any] = dict(DEMO_OVERRIDES) if args.demo else {}
+    overrides.update(parse_dotted_args(extra))
+    if args.data is not None:
+        overrides["data.data"] = args.data
+    if args.no_progress:
+        overrides["train.progress"] = False
+    config = apply_overrides(CharLMRunConfig(), overrides)
+    if args.show_config:
+        print(json.dumps(config_to_dict(config), indent=2))
+        return 0
+    if args.resume and args.run is None:
+        raise ValueError("--resume: expected --run FOLDER naming the run to continue, got none")
+    run_dir = args.run or _run_folder(args.job)
+    print(f"run folder: {run_dir}")
+    train_char_lm(config, run_dir, resume=args.resume)
+    print(f"\nrun folder: {run_dir} (config.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json)")
+    print(f"more samples: recnets sample {run_dir} --prompt 'class ' --temperature 0.8")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from recnets.experiments.char_lm import generate
+
+    texts = generate(args.run, prompt=args.prompt, max_length=args.max_length, temperature=args.temperature,
+                     top_k=args.top_k, num_samples=args.num, seed=args.seed, device=args.device)
+    for index, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- sample {index + 1} ---")
+        print(text)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from recnets.experiments.char_lm import FLOOR_LABELS, evaluate_text, report_table
+
+    result = evaluate_text(args.run, data=args.data, split=args.split, device=args.device)
+    print(f"run {result['run']} at step {result['step']}, scored on {result['data']}")
+    print(report_table(result["bpc"], {FLOOR_LABELS.get(k, k): v for k, v in result["floors"].items()},
+                       scored=result["count"]))
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from recnets.experiments.registry import experiment
+    from recnets.experiments.summary import publish_summary
+
+    module = experiment(args.name)
+    out = args.out or _run_folder(f"reproduce-{args.name}")
+    print(f"{args.name}: {module.TITLE}\nrun folder: {out}")
+    summary = module.run(out, quick=args.quick, progress=not args.no_progress)
+    print(f"\n{args.name} ({'quick' if args.quick else 'full'}), {summary['wall_seconds']:.0f} s:")
+    for row in summary["rows"]:
+        paper = "" if row["paper"] is None else f"   paper: {row['paper']} ({row['source']}, {row['status']})"
+        ours = "—" if row["ours"] is None else f"{row['ours']:.4g} {row['unit']}"
+        print(f"  {row['what']}: {ours}{paper}")
+    print(f"summary: {out / 'summary.json'}")
+    if args.publish:
+        print(f"published: {publish_summary(out / 'summary.json')} (then `make results`)")
+    return 0
+
+
+def _list() -> int:
+    from recnets.cells.registry import CELLS
+    from recnets.experiments.registry import EXPERIMENTS
+
+    print("cells (--model.cell):")
+    for name, (_, description) in CELLS.items():
+        print(f"  {name:<20} {description}")
+    print("jobs (recnets train JOB):")
+    for name, description in JOBS.items():
+        print(f"  {name:<20} {description}")
+    print("experiments (recnets reproduce NAME):")
+    for name, module in EXPERIMENTS.items():
+        print(f"  {name:<20} {module.TITLE}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``recnets`` command; returns the exit status."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "train":
+            return _train(args, extra)
+        if args.command == "sample":
+            return _sample(args)
+        if args.command == "eval":
+            return _eval(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
+        return _list()
+    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        message = " ".join(str(error).split())
+        print(f"recnets: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recnets: interrupted (the last published checkpoint is intact; continue with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

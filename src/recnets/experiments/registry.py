@@ -1,0 +1,17 @@
+"""Reproducible experiments by name: ``recnets reproduce NAME``."""
+from __future__ import annotations
+
+from types import ModuleType
+
+from recnets.experiments import char_lm_stdlib
+
+__all__ = ["EXPERIMENTS", "experiment"]
+
+EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (char_lm_stdlib,)}
+
+
+def experiment(name: str) -> ModuleType:
+    """The experiment module called ``name`` (``run(out_dir, quick=, progress=, echo=)``, ``TITLE``)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {name!r}")
+    return EXPERIMENTS[name]

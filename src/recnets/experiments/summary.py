@@ -1,0 +1,58 @@
+"""The JSON summary every reproduced experiment writes, and its publication to ``results/``."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recnets.machine import describe_machine
+
+__all__ = ["Row", "make_summary", "write_summary", "publish_summary", "RESULTS_FOLDER"]
+
+RESULTS_FOLDER = Path("results")
+
+
+def Row(what: str, ours: float | None, *, unit: str = "", paper: float | str | None = None,
+        source: str | None = None, status: str | None = None) -> dict[str, Any]:  # noqa: N802 - a record
+    """One line of a results table: our figure beside the paper's (with its PAPERS.md status)."""
+    return {"what": what, "ours": ours, "unit": unit, "paper": paper, "source": source, "status": status}
+
+
+def make_summary(*, name: str, title: str, book: str, budget: str, rows: list[dict[str, Any]], quick: bool,
+                 wall_seconds: float, device: str = "cpu", notes: str = "", extra: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """A summary record with the machine, torch version, date and the command that reproduces it."""
+    return {"name": name, "title": title, "book": book, "budget": budget, "rows": rows, "quick": quick,
+            "command": f"recnets reproduce {name}" + (" --quick" if quick else ""),
+            "machine": describe_machine(device), "torch": torch.__version__.split("+")[0],
+            "date": datetime.date.today().isoformat(), "wall_seconds": wall_seconds, "notes": notes,
+            "extra": extra or {}}
+
+
+def write_summary(run_dir: str | os.PathLike, summary: dict[str, Any]) -> Path:
+    """``run_dir/summary.json``, written atomically."""
+    path = Path(run_dir) / "summary.json"
+    temporary = path.with_name("summary.json.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path
+
+
+def publish_summary(summary_path: Path, folder: Path = RESULTS_FOLDER) -> Path:
+    """Copy a full run's summary to ``results/NAME.json`` (what ``make results`` renders)."""
+    summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
+    if summary.get("quick"):
+        raise ValueError("publish: expected a full run's summary, got a --quick one (quick runs are smoke tests)")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{summary['name']}.json"
+    shutil.copyfile(summary_path, target)
+    return target
