@@ -21,6 +21,8 @@ B, T, D, H = 5, 7, 3, 4
 # cell class, torch module class, names of the cell's parameters in torch's order (ih, hh, bias_ih, bias_hh)
 KINDS = {
     "elman": (ElmanCell, nn.RNN, ("U", "W", "b", None)),
+    "elman-relu": (lambda d, h, **kw: ElmanCell(d, h, nonlinearity="relu", **kw),
+                   lambda d, h, **kw: nn.RNN(d, h, nonlinearity="relu", **kw), ("U", "W", "b", None)),
     "lstm": (LSTMCell, nn.LSTM, ("U", "W", "b_U", "b_W")),
     "gru": (GRUCell, nn.GRU, ("U", "W", "b_U", "b_W")),
 }

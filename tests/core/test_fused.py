@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from conftest import assert_exact, assert_relative, ragged_lengths
+from conftest import assert_exact, assert_relative, leaves, ragged_lengths
 from recnets.cells import ElmanCell, GRUCell, LSTMCell
 from recnets.core import unroll
 from recnets.core.fused import fused_kernel_for
@@ -46,6 +46,19 @@ def test_fused_equals_eager(kind, ragged, reverse, dtype):
         assert_relative(fused[1], eager[1], 1e-5)
         for fused_grad, eager_grad in zip(fused[2] + [fused[3]], eager[2] + [eager[3]]):
             assert_relative(fused_grad, eager_grad, 1e-4)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_fused_equals_eager_without_grad(kind, mode):
+    """Without grad the kernels run their inference paths (``train=False``): still the same function."""
+    cell = CELLS[kind](D, H, dtype=torch.float64)
+    xs = torch.randn(B, T, D, dtype=torch.float64)
+    with mode():
+        for lengths in (None, ragged_lengths(B, T)):
+            fused = unroll(cell, xs, lengths=lengths, backend="fused")
+            assert_exact(fused, unroll(cell, xs, lengths=lengths, backend="eager"))
+            assert not leaves(fused)[0].requires_grad
 
 
 @pytest.mark.parametrize("kind", list(CELLS))

@@ -185,6 +185,14 @@ def test_unroll_rejects_unknown_backend_and_impossible_fused():
                   feedback=lambda y, t: y[:, :D])
 
 
+def test_unroll_rejects_a_state_of_another_batch():
+    for backend in ("fused", "eager"):
+        raises_naming(ValueError, "state", unroll, ElmanCell(D, H), torch.randn(B, T, D),
+                      Hidden(torch.zeros(B - 1, H)), backend=backend)
+    with pytest.raises(TypeError, match="^state leaves"):
+        unroll(ElmanCell(D, H), torch.randn(B, T, D), [torch.zeros(B, H)])
+
+
 def test_unroll_rejects_reverse_with_feedback():
     raises_naming(ValueError, "reverse", unroll, ElmanCell(D, H), torch.randn(B, T, D), reverse=True,
                   feedback=lambda y, t: y[:, :D])

@@ -13,7 +13,7 @@ from torch import Tensor
 from recnets.core.cell import Cell
 from recnets.core.fused import fused_kernel_for, fused_unroll
 from recnets.core.lengths import check_lengths, reverse_within_lengths, step_masks
-from recnets.core.state import mask_state, tree_map
+from recnets.core.state import mask_state, tree_leaves, tree_map
 
 __all__ = ["unroll", "BACKENDS"]
 
@@ -66,6 +66,10 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
     lengths = check_lengths(lengths, batch, steps, xs.device)
     if state is None:
         state = cell.initial_state(batch, device=xs.device, dtype=xs.dtype)
+    for leaf in tree_leaves(state):
+        if leaf.dim() == 0 or leaf.shape[0] != batch:
+            raise ValueError(f"state: expected every leaf batch-first with B = {batch} rows, "
+                             f"got a leaf of shape {tuple(leaf.shape)}")
     if reverse:
         xs = reverse_within_lengths(xs, lengths)
 
