@@ -8,7 +8,6 @@ from torch.nn.functional import one_hot
 
 from conftest import assert_exact
 from recnets.cells import ElmanCell, LSTMCell
-from recnets.core import unroll
 from recnets.nets import OutputEveryStep, OutputToHidden, SequenceToOne
 from recnets.nets.patterns import OutputFeed
 
