@@ -107,7 +107,7 @@ class Logbook:
         axes.grid(alpha=0.3)
         if axes.get_legend_handles_labels()[0]:
             axes.legend()
-        figure.tight_layout()
+        figure.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.96)
         self.plot_path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.plot_path.with_name(self.plot_path.name + ".tmp")
         figure.savefig(temporary, format="png")
