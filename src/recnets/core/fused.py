@@ -1,12 +1,14 @@
 """The fused backend: torch's own RNN kernels run on a standard cell's own parameters.
 
 When a cell is exactly one of the standard Elman/LSTM/GRU classes, ``unroll`` hands the whole sequence to
-``torch._VF.rnn_tanh / lstm / gru`` (oneDNN on CPU, cuDNN on GPU) with the cell's parameter tensors
-themselves as the weights: no shadow copy, and gradients land in the cell's own ``.grad``.
+``torch._VF.rnn_tanh / rnn_relu / lstm / gru`` with the cell's parameter tensors themselves as the weights:
+no shadow copy, and gradients land in the cell's own ``.grad``. On GPU all of them are cuDNN. On CPU (torch
+2.13) only the LSTM reaches oneDNN (``mkldnn_rnn_layer``); the Elman and GRU kernels are torch's own fused
+CPU loops, the same code ``torch.nn.RNN``/``GRU`` run (a test pins this, and fails if torch changes it).
 
-On CPU, a ``PackedSequence`` does not reach oneDNN (measured 2.8x slower than a dense batch), so a ragged
-batch is sorted by length and cut in time at its distinct lengths; each segment is one dense fused call
-on the sequences still running, carrying their state. ``k`` distinct lengths cost ``k`` kernel calls.
+On CPU, a ``PackedSequence`` does not reach oneDNN (measured 2.8x slower than a dense batch for the LSTM),
+so a ragged batch is sorted by length and cut in time at its distinct lengths; each segment is one dense
+fused call on the sequences still running, carrying their state. ``k`` distinct lengths cost ``k`` calls.
 
 Book: 10.2 (the unfolded graph), eq. 10.8 and 10.10 for what the kernels compute.
 """
