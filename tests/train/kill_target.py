@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from recnets.train import Trainer, TrainConfig  # noqa: E402
 from toy import DelayTask, make_model  # noqa: E402
 
-CONFIG = TrainConfig(steps=100_000, lr=1e-2, tbptt_steps=4, eval_every=100_000, checkpoint_every=1,
+CONFIG = TrainConfig(device="cpu", steps=100_000, lr=1e-2, tbptt_steps=4, eval_every=100_000, checkpoint_every=1,
                      keep_checkpoints=2, log_every=3, progress=False, seed=1)
 
 

@@ -117,7 +117,8 @@ def test_truncated_safetensors_with_a_matching_digest_is_still_caught(saved):
     state = json.loads(state_path.read_text())
     state["files"]["model.safetensors"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     state_path.write_text(json.dumps(state))
-    _raises_one_line(str(path), "not a valid safetensors file", lambda: load_checkpoint(folder, make_model(cell="lstm")))
+    _raises_one_line(str(path), "not a valid safetensors file",
+                     lambda: load_checkpoint(folder, make_model(cell="lstm")))
 
 
 def test_garbage_state_json(saved):
@@ -199,7 +200,7 @@ def test_unpublished_leftovers_are_removed(tmp_path):
 
 
 def test_trainer_checkpoints_hold_the_carried_state_only_for_streaming_tasks(tmp_path):
-    config = TrainConfig(steps=2, tbptt_steps=4, eval_every=0, checkpoint_every=1, progress=False)
+    config = TrainConfig(device="cpu", steps=2, tbptt_steps=4, eval_every=0, checkpoint_every=1, progress=False)
     Trainer(make_model(), DelayTask(streaming=True), config, tmp_path / "streaming").fit()
     Trainer(make_model(), DelayTask(), config, tmp_path / "separate").fit()
     assert (latest_checkpoint(tmp_path / "streaming") / "carry.safetensors").exists()
@@ -207,7 +208,7 @@ def test_trainer_checkpoints_hold_the_carried_state_only_for_streaming_tasks(tmp
 
 
 def test_a_fresh_run_refuses_a_folder_with_checkpoints(tmp_path):
-    config = TrainConfig(steps=1, eval_every=0, progress=False)
+    config = TrainConfig(device="cpu", steps=1, eval_every=0, progress=False)
     Trainer(make_model(), DelayTask(), config, tmp_path).fit()
     with pytest.raises(ValueError, match=r"^run_dir: expected a folder without checkpoints"):
         Trainer(make_model(), DelayTask(), config, tmp_path).fit()

@@ -38,7 +38,7 @@ class Spy(nn.Module):
 
 def test_training_beats_the_chance_baseline(tmp_path):
     task = DelayTask(length=8, delay=1)
-    config = TrainConfig(steps=150, lr=1e-2, eval_every=75, log_every=25, **QUIET)
+    config = TrainConfig(device="cpu", steps=150, lr=1e-2, eval_every=75, log_every=25, **QUIET)
     summary = Trainer(make_model(), task, config, tmp_path).fit()
     chance = task.baselines()["chance"]  # log 4 nats: a uniform guess
     floor = math.log(4) / 8  # the first target of each sequence is unseen
@@ -49,7 +49,7 @@ def test_training_beats_the_chance_baseline(tmp_path):
 def test_streaming_carries_the_state_and_beats_the_no_carry_floor(tmp_path):
     task = DelayTask(length=8, delay=1, streaming=True)
     spy = Spy(make_model())
-    config = TrainConfig(steps=200, lr=1e-2, eval_every=200, log_every=50, **QUIET)
+    config = TrainConfig(device="cpu", steps=200, lr=1e-2, eval_every=200, log_every=50, **QUIET)
     summary = Trainer(spy, task, config, tmp_path).fit()
     assert spy.calls[0][0] is None
     for (_, previous_final), (received, _) in zip(spy.calls, spy.calls[1:]):
@@ -62,7 +62,7 @@ def test_streaming_carries_the_state_and_beats_the_no_carry_floor(tmp_path):
 
 def test_non_streaming_starts_every_batch_from_the_initial_state(tmp_path):
     spy = Spy(make_model())
-    Trainer(spy, DelayTask(), TrainConfig(steps=3, tbptt_steps=4, eval_every=0, **QUIET), tmp_path).fit()
+    Trainer(spy, DelayTask(), TrainConfig(device="cpu", steps=3, tbptt_steps=4, eval_every=0, **QUIET), tmp_path).fit()
     received = [state for state, _ in spy.calls]
     assert len(received) == 6 and received[0::2] == [None, None, None]  # two chunks per batch of T = 8
     assert all(state is not None for state in received[1::2])
@@ -89,7 +89,7 @@ def test_truncated_bptt_equals_the_manual_chunked_computation(tmp_path, reductio
     task = FixedBatchTask(Batch(inputs, base.targets))
     model = make_model(one_hot=True, hidden_size=5, dtype=torch.float64)
     reference = copy.deepcopy(model)
-    config = TrainConfig(steps=1, optimizer="sgd", lr=0.3, tbptt_steps=2, loss_reduction=reduction,
+    config = TrainConfig(device="cpu", steps=1, optimizer="sgd", lr=0.3, tbptt_steps=2, loss_reduction=reduction,
                          eval_every=0, log_every=1, **QUIET)
     trainer = Trainer(model, task, config, tmp_path)
     trainer.fit()
@@ -118,14 +118,14 @@ def test_truncated_bptt_equals_the_manual_chunked_computation(tmp_path, reductio
 
 
 def test_truncated_bptt_rejects_ragged_batches(tmp_path):
-    config = TrainConfig(steps=2, tbptt_steps=3, eval_every=0, **QUIET)
+    config = TrainConfig(device="cpu", steps=2, tbptt_steps=3, eval_every=0, **QUIET)
     with pytest.raises(ValueError, match=r"^tbptt_steps: expected equal-length batches"):
         Trainer(make_model(), DelayTask(ragged=True), config, tmp_path).fit()
 
 
 def test_full_bptt_trains_on_ragged_batches(tmp_path):
     summary = Trainer(make_model(), DelayTask(ragged=True),
-                      TrainConfig(steps=30, lr=1e-2, eval_every=30, **QUIET), tmp_path).fit()
+                      TrainConfig(device="cpu", steps=30, lr=1e-2, eval_every=30, **QUIET), tmp_path).fit()
     assert summary["best"]["nll"] < math.log(4)
 
 
@@ -140,7 +140,7 @@ class NaNAtStep(DelayTask):
 
 
 def test_non_finite_loss_names_its_step_even_between_logs(tmp_path):
-    config = TrainConfig(steps=8, log_every=5, eval_every=0, **QUIET)
+    config = TrainConfig(device="cpu", steps=8, log_every=5, eval_every=0, **QUIET)
     with pytest.raises(ValueError) as caught:
         Trainer(make_model(one_hot=True), NaNAtStep(one_hot=True), config, tmp_path).fit()
     message = str(caught.value)
@@ -158,8 +158,8 @@ def test_early_stopping_bookkeeping():
 
 def test_early_stopping_triggers_on_a_plateau(tmp_path):
     # lr 1e-30 moves no float32 parameter: the validation loss is exactly flat after the first evaluation.
-    config = TrainConfig(steps=50, optimizer="sgd", lr=1e-30, eval_every=1, patience=2, keep_checkpoints=1,
-                         progress=False, checkpoint_every=0)
+    config = TrainConfig(device="cpu", steps=50, optimizer="sgd", lr=1e-30, eval_every=1, patience=2,
+                         keep_checkpoints=1, progress=False, checkpoint_every=0)
     summary = Trainer(make_model(), DelayTask(), config, tmp_path).fit()
     assert summary["stop_reason"] == "early_stopping" and summary["step"] == 3
     assert summary["best"]["step"] == 1
@@ -183,7 +183,7 @@ class Recorder:
 
 def test_callbacks_are_called_and_can_stop_the_run(tmp_path):
     recorder = Recorder(stop_at=4)
-    config = TrainConfig(steps=10, eval_every=3, log_every=2, checkpoint_every=0, progress=False)
+    config = TrainConfig(device="cpu", steps=10, eval_every=3, log_every=2, checkpoint_every=0, progress=False)
     summary = Trainer(make_model(), DelayTask(), config, tmp_path, callbacks=[recorder, object()]).fit()
     assert recorder.steps == [(2, "train"), (3, "train"), (4, "train")]  # 3: written before its checkpoint
     assert [step for step, _ in recorder.evals] == [3, 4]
@@ -192,14 +192,14 @@ def test_callbacks_are_called_and_can_stop_the_run(tmp_path):
 
 
 def test_progress_bar_shows_loss_and_throughput(tmp_path, capsys):
-    config = TrainConfig(steps=4, log_every=2, eval_every=0, checkpoint_every=0, progress=True)
+    config = TrainConfig(device="cpu", steps=4, log_every=2, eval_every=0, checkpoint_every=0, progress=True)
     Trainer(make_model(), DelayTask(), config, tmp_path).fit()
     shown = capsys.readouterr().err
     assert "4/4" in shown and "loss=" in shown and "tokens_per_s=" in shown
 
 
 def test_quiet_run_prints_nothing(tmp_path, capsys):
-    Trainer(make_model(), DelayTask(), TrainConfig(steps=2, eval_every=0, **QUIET), tmp_path).fit()
+    Trainer(make_model(), DelayTask(), TrainConfig(device="cpu", steps=2, eval_every=0, **QUIET), tmp_path).fit()
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
 
@@ -213,3 +213,19 @@ def test_asking_for_a_missing_cuda_device_is_a_clear_error(tmp_path):
 def test_the_model_follows_the_configured_device(tmp_path):
     trainer = Trainer(make_model(), DelayTask(), TrainConfig(device="cpu", steps=1, **QUIET), tmp_path)
     assert trainer.device == torch.device("cpu") and next(trainer.model.parameters()).device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_and_resume_on_cuda(tmp_path):
+    config = TrainConfig(device="cuda", steps=20, lr=1e-2, tbptt_steps=4, eval_every=10, checkpoint_every=5,
+                         log_every=5, progress=False)
+    first = Trainer(make_model(cell="lstm"), DelayTask(streaming=True), config, tmp_path)
+    first.fit()
+    assert next(first.model.parameters()).device.type == "cuda" and first.carry.h.device.type == "cuda"
+    records = first.logbook.records()
+    assert records[-1]["split"] == "valid" and records[-1]["nll"] < math.log(4)
+    (tmp_path / "checkpoints" / "latest").write_text("step-00000010\n")
+    second = Trainer(make_model(cell="lstm", seed=4), DelayTask(streaming=True), config, tmp_path)
+    assert second.fit(resume=True)["step"] == 20
+    for ours, theirs in zip(second.model.parameters(), first.model.parameters()):
+        assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5 * float(theirs.detach().abs().max()))

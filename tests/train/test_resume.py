@@ -26,7 +26,8 @@ def _parameters(model) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, setting):
     train, task_options, cell = SETTINGS[setting]
-    config = TrainConfig(steps=12, eval_every=4, checkpoint_every=0, log_every=2, progress=False, seed=3, **train)
+    config = TrainConfig(device="cpu", steps=12, eval_every=4, checkpoint_every=0, log_every=2, progress=False,
+                         seed=3, **train)
     whole = Trainer(make_model(cell=cell), DelayTask(**task_options), config, tmp_path / "whole")
     whole.fit()
 
@@ -45,7 +46,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, setting):
 
 
 def test_resume_from_an_older_checkpoint_cuts_the_records_back_and_continues_exactly(tmp_path):
-    config = TrainConfig(steps=8, eval_every=0, checkpoint_every=4, keep_checkpoints=3, log_every=1,
+    config = TrainConfig(device="cpu", steps=8, eval_every=0, checkpoint_every=4, keep_checkpoints=3, log_every=1,
                          progress=False)
     first = Trainer(make_model(), DelayTask(streaming=True), config, tmp_path)
     first.fit()
@@ -68,7 +69,7 @@ def test_resume_from_an_older_checkpoint_cuts_the_records_back_and_continues_exa
 
 
 def test_early_stopping_state_survives_a_resume(tmp_path):
-    config = TrainConfig(steps=50, optimizer="sgd", lr=1e-30, eval_every=1, patience=3, progress=False,
+    config = TrainConfig(device="cpu", steps=50, optimizer="sgd", lr=1e-30, eval_every=1, patience=3, progress=False,
                          checkpoint_every=0)
     Trainer(make_model(), DelayTask(), dataclasses.replace(config, steps=2), tmp_path).fit()
     summary = Trainer(make_model(), DelayTask(), config, tmp_path).fit(resume=True)
@@ -77,7 +78,7 @@ def test_early_stopping_state_survives_a_resume(tmp_path):
 
 
 def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path):
-    config = TrainConfig(steps=20, max_seconds=1e-9, eval_every=0, checkpoint_every=0, progress=False)
+    config = TrainConfig(device="cpu", steps=20, max_seconds=1e-9, eval_every=0, checkpoint_every=0, progress=False)
     summary = Trainer(make_model(), DelayTask(), config, tmp_path).fit()
     assert summary["stop_reason"] == "max_seconds" and summary["step"] == 1
     assert latest_checkpoint(tmp_path).name == "step-00000001"
@@ -89,11 +90,11 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path):
 
 def test_resume_without_a_checkpoint_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="latest: missing"):
-        Trainer(make_model(), DelayTask(), TrainConfig(progress=False), tmp_path).fit(resume=True)
+        Trainer(make_model(), DelayTask(), TrainConfig(device="cpu", progress=False), tmp_path).fit(resume=True)
 
 
 def test_resume_past_the_last_step_does_nothing(tmp_path):
-    config = TrainConfig(steps=3, eval_every=0, progress=False)
+    config = TrainConfig(device="cpu", steps=3, eval_every=0, progress=False)
     Trainer(make_model(), DelayTask(), config, tmp_path).fit()
     again = Trainer(make_model(), DelayTask(), config, tmp_path)
     summary = again.fit(resume=True)

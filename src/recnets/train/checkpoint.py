@@ -348,9 +348,10 @@ def _optimizer_state(folder: Path, state: dict[str, Any], optimizer: torch.optim
                               f"the checkpoint has {described.get('class')}")
     current = optimizer.state_dict()["param_groups"]
     groups = described["param_groups"]
-    if [len(g["params"]) for g in groups] != [len(g["params"]) for g in current]:
-        raise CheckpointError(f"{folder}: optimizer parameter groups differ: checkpoint has sizes "
-                              f"{[len(g['params']) for g in groups]}, the optimizer {[len(g['params']) for g in current]}")
+    saved_sizes, current_sizes = [len(g["params"]) for g in groups], [len(g["params"]) for g in current]
+    if saved_sizes != current_sizes:
+        raise CheckpointError(f"{folder}: optimizer parameter groups differ: checkpoint has sizes {saved_sizes}, "
+                              f"the optimizer {current_sizes}")
     groups = [{key: tuple(value) if isinstance(now.get(key), tuple) else value for key, value in group.items()}
               for group, now in zip(groups, current)]
     entries: dict[int, dict[str, Any]] = {}

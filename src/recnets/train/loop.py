@@ -122,7 +122,8 @@ class Trainer:
         run_config: what to save as config.json and in every checkpoint (default: the train config, the
             task's description and the model's class).
         callbacks: objects with optional ``on_step(trainer, step, record)`` (after each training record:
-            every ``log_every`` steps and before each checkpoint) and ``on_eval(trainer, step, metrics)`` (after each validation) methods; either may call
+            every ``log_every`` steps and before each checkpoint) and ``on_eval(trainer, step, metrics)``
+            (after each validation, with its record) methods; either may call
             ``trainer.request_stop(reason)``.
 
     Attributes:
