@@ -10,10 +10,13 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from recnets.train import Trainer, TrainConfig
 
-from recnets.train import Trainer, TrainConfig  # noqa: E402
-from toy import DelayTask, make_model  # noqa: E402
+if __package__:  # imported by the test
+    from .toy import DelayTask, make_model
+else:  # run as a script in the subprocess
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from toy import DelayTask, make_model
 
 CONFIG = TrainConfig(device="cpu", steps=100_000, lr=1e-2, tbptt_steps=4, eval_every=100_000, checkpoint_every=1,
                      keep_checkpoints=2, log_every=3, progress=False, seed=1)

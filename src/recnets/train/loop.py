@@ -179,7 +179,10 @@ class Trainer:
         started = time.monotonic()
         self._fit_started = started
         self._requested_stop = None
-        self._restore() if resume else self._start_fresh()
+        if resume:
+            self._restore()
+        else:
+            self._start_fresh()
         config = self.config
         self.model.train()
         self._reset_window()
@@ -192,24 +195,7 @@ class Trainer:
                 self._train_step(self.step)
                 self.step += 1
                 bar.update(1)
-                step = self.step
-                if config.max_seconds and time.monotonic() - started >= config.max_seconds:
-                    reason = "max_seconds"
-                reason = reason or self._requested_stop
-                ending = reason is not None or step >= config.steps
-                if step % config.log_every == 0 or ending:
-                    self._log_train(step, bar)
-                    reason = reason or self._requested_stop
-                    ending = ending or reason is not None
-                improved = False
-                if (config.eval_every and step % config.eval_every == 0) or ending:
-                    improved = self._validate(step, bar)
-                    if config.patience and self.early_stopping.bad_evals >= config.patience:
-                        reason = reason or "early_stopping"
-                    reason = reason or self._requested_stop
-                    ending = ending or reason is not None
-                if ending or improved or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                    self._save(step, bar)
+                reason = self._after_step(self.step, time.monotonic() - started, bar)
         finally:
             bar.close()
         self.logbook.plot()
@@ -217,6 +203,24 @@ class Trainer:
         return {"step": self.step, "stop_reason": reason or "steps",
                 "best": {"step": best.best_step, "loss": best.best_loss, **best.best_metrics},
                 "seconds": time.monotonic() - started, "total_seconds": self._seconds(), "run_dir": str(self.run_dir)}
+
+    def _after_step(self, step: int, seconds: float, bar: Any) -> str | None:
+        """Log, validate and checkpoint as due after ``step``; returns why to stop, or None to go on."""
+        config = self.config
+        reason = "max_seconds" if config.max_seconds and seconds >= config.max_seconds else self._requested_stop
+        if step % config.log_every == 0 or reason is not None or step >= config.steps:
+            self._log_train(step, bar)  # callbacks may request a stop here
+            reason = reason or self._requested_stop
+        improved = False
+        if (config.eval_every and step % config.eval_every == 0) or reason is not None or step >= config.steps:
+            improved = self._validate(step, bar)
+            if config.patience and self.early_stopping.bad_evals >= config.patience:
+                reason = reason or "early_stopping"
+            reason = reason or self._requested_stop
+        due = config.checkpoint_every and step % config.checkpoint_every == 0
+        if due or improved or reason is not None or step >= config.steps:
+            self._save(step, bar)
+        return reason
 
     def _seconds(self) -> float:
         return self._elapsed_before + time.monotonic() - self._fit_started
@@ -236,7 +240,7 @@ class Trainer:
         remove_unpublished(self.run_dir)
         loaded = load_checkpoint(folder, self.model, self.optimizer)
         self.step = self._last_saved = loaded.step
-        self.early_stopping = EarlyStopping(**loaded.trainer["early_stopping"])
+        self.early_stopping = EarlyStopping(**loaded.trainer.get("early_stopping", {}))
         self._elapsed_before = float(loaded.trainer.get("elapsed_seconds", 0.0))
         self.carry = None
         if loaded.carry is not None:
