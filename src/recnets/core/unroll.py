@@ -59,10 +59,17 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
         raise ValueError(f"xs: expected at least one sequence and one step, got shape {tuple(xs.shape)}")
     if width != cell.input_size:
         raise ValueError(f"xs: expected D = {cell.input_size} (the cell's input_size), got {width}")
+    reference = next(cell.parameters(), None)
+    if reference is not None and reference.dtype != xs.dtype:
+        raise ValueError(f"xs: expected dtype {reference.dtype} (the cell's parameters), got {xs.dtype}")
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if reverse and feedback is not None:
         raise ValueError("reverse: expected False when feedback is given (free running reads forward in time)")
+    # on CPU only: on a GPU this check would stall the host every call (there the trainer's check of the
+    # loss reports a non-finite value instead)
+    if xs.device.type == "cpu" and not bool(torch.isfinite(xs).all()):
+        raise ValueError("xs: expected finite inputs, got NaN or Inf")
     lengths = check_lengths(lengths, batch, steps, xs.device)
     if state is None:
         state = cell.initial_state(batch, device=xs.device, dtype=xs.dtype)

@@ -21,10 +21,10 @@ from recnets.cells.registry import cell_names, make_cell
 from recnets.config import config_from_dict, config_to_dict
 from recnets.decode import sample
 from recnets.nets.patterns import OutputEveryStep
-from recnets.tasks.char_corpus import CharLMConfig, CharLMTask, Documents, Vocabulary
+from recnets.tasks.char_corpus import CharLMConfig, CharLMTask, Documents, Vocabulary, read_documents
 from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
 from recnets.train.config import TrainConfig
-from recnets.train.loop import Trainer, resolve_device
+from recnets.train.loop import Trainer, evaluate_model, resolve_device
 
 __all__ = ["CharLMModelConfig", "CharLMRunConfig", "DEMO_OVERRIDES", "build_model", "train_char_lm",
            "load_char_lm", "generate", "evaluate_text", "FLOOR_LABELS"]
@@ -210,7 +210,6 @@ def evaluate_text(run_dir: str | os.PathLike, *, data: str | None = None, split:
         task = CharLMTask(config.data, vocabulary=vocabulary)
         floors = task.baselines(split)
     else:
-        from recnets.tasks.char_corpus import read_documents  # one file or a folder, whole
         texts = read_documents(data)
         documents = Documents(source=str(data), train=(), valid=(), test=texts,
                               names={"train": (), "valid": (), "test": tuple(f"doc{i}" for i in range(len(texts)))})
@@ -220,7 +219,6 @@ def evaluate_text(run_dir: str | os.PathLike, *, data: str | None = None, split:
                           documents=documents, vocabulary=vocabulary)
         floors = task.compressor_baselines("test")
         split = "test"
-    from recnets.train.loop import evaluate_model
     started = time.monotonic()
     metrics = evaluate_model(model, task, split, device=resolve_device(device))
     return {"run": str(run_dir), "step": step, "data": data or f"the run's {split} split", "bpc": metrics["bpc"],

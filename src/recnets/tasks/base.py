@@ -16,15 +16,19 @@ __all__ = ["Batch", "Task", "step_generator", "sequence_nll"]
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch: ``inputs (B, T[, D])``, ``targets (B, T[, O])`` or ``(B[, O])``, ``lengths (B,)`` or None."""
+    """One batch: ``inputs (B, T[, D])``, ``targets (B, T[, O])`` or ``(B[, O])``, ``lengths (B,)`` or None.
+
+    ``to(device)`` moves inputs and targets; lengths stay on the CPU, where ``unroll`` and the losses read
+    them without waiting on the device.
+    """
 
     inputs: Tensor
     targets: Tensor
     lengths: Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return Batch(move(self.inputs), move(self.targets), move(self.lengths))
+        return Batch(self.inputs.to(device, non_blocking=True), self.targets.to(device, non_blocking=True),
+                     self.lengths)
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:

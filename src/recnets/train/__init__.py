@@ -5,11 +5,12 @@ from recnets.train.checkpoint import (CheckpointError, LoadedCheckpoint, checkpo
 from recnets.train.clipping import clip_gradients, clip_gradients_lazily
 from recnets.train.config import TrainConfig
 from recnets.train.logbook import Logbook
-from recnets.train.loop import EarlyStopping, Trainer, build_optimizer, resolve_device, tbptt_chunks
+from recnets.train.loop import EarlyStopping, Trainer, build_optimizer, evaluate_model, resolve_device, tbptt_chunks
 
 __all__ = [
     "TrainConfig",
     "Trainer",
+    "evaluate_model",
     "EarlyStopping",
     "build_optimizer",
     "resolve_device",

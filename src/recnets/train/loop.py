@@ -26,7 +26,7 @@ from recnets.train.clipping import clip_gradients_lazily
 from recnets.train.config import TrainConfig
 from recnets.train.logbook import Logbook
 
-__all__ = ["Trainer", "EarlyStopping", "resolve_device", "build_optimizer", "tbptt_chunks"]
+__all__ = ["Trainer", "EarlyStopping", "evaluate_model", "resolve_device", "build_optimizer", "tbptt_chunks"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,6 +102,38 @@ class EarlyStopping:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state for the checkpoint."""
         return dataclasses.asdict(self)
+
+
+
+def evaluate_model(model: nn.Module, task: Task, split: str = "valid", *,
+                   device: torch.device | None = None) -> dict[str, float]:
+    """Summed loss over ``task.eval_batches(split)`` (state carried across batches when streaming).
+
+    The model is put in eval mode for the pass and restored after; no gradients are kept.
+
+    Returns:
+        ``{"loss": per scored step, "count", "tokens_per_s", **task.metrics(total, count)}``.
+    """
+    device = device if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count, state, started = 0, None, time.monotonic()
+    with torch.no_grad():
+        for batch in task.eval_batches(split):
+            batch = batch.to(device)
+            outputs, final = model(batch.inputs, lengths=batch.lengths, state=state, targets=batch.targets)
+            batch_total, batch_count = task.loss(outputs, batch)
+            total += batch_total
+            count += batch_count
+            state = final if task.streaming else None
+    model.train(was_training)
+    summed = float(total.item())
+    result = {"loss": summed / max(count, 1), "count": count,
+              "tokens_per_s": count / max(time.monotonic() - started, 1e-9)}
+    for name, value in task.metrics(summed, count).items():
+        result.setdefault(name, value)
+    return result
 
 
 class Trainer:
@@ -317,30 +349,8 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------- validation
     def evaluate(self, split: str = "valid") -> dict[str, float]:
-        """Summed loss over ``task.eval_batches(split)`` (state carried across batches when streaming).
-
-        Returns:
-            ``{"loss": per scored step, "count", "tokens_per_s", **task.metrics(total, count)}``.
-        """
-        was_training = self.model.training
-        self.model.eval()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        count, state, started = 0, None, time.monotonic()
-        with torch.no_grad():
-            for batch in self.task.eval_batches(split):
-                batch = batch.to(self.device)
-                outputs, final = self.model(batch.inputs, lengths=batch.lengths, state=state, targets=batch.targets)
-                batch_total, batch_count = self.task.loss(outputs, batch)
-                total += batch_total
-                count += batch_count
-                state = final if self.task.streaming else None
-        self.model.train(was_training)
-        summed = float(total.item())
-        result = {"loss": summed / max(count, 1), "count": count,
-                  "tokens_per_s": count / max(time.monotonic() - started, 1e-9)}
-        for name, value in self.task.metrics(summed, count).items():
-            result.setdefault(name, value)
-        return result
+        """:func:`evaluate_model` on this trainer's model, task and device."""
+        return evaluate_model(self.model, self.task, split, device=self.device)
 
     def _validate(self, step: int, bar: Any) -> bool:
         """Validate, log, update early stopping, redraw the curves; returns whether this is a new best."""

@@ -1,0 +1,33 @@
+"""docs/results.md is generated from results/*.json, never typed by hand."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from recnets.experiments.summary import Row, make_summary
+from recnets.results import load_summaries, render_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_results_page_matches_the_committed_summaries():
+    summaries = load_summaries(ROOT / "results")
+    assert summaries, "results/ holds no summaries"
+    expected = render_results(summaries)
+    assert (ROOT / "docs" / "results.md").read_text(encoding="utf-8") == expected, "run `make results`"
+
+
+def test_every_registered_experiment_has_a_committed_summary():
+    from recnets.experiments.registry import EXPERIMENTS
+
+    names = {summary["name"] for summary in load_summaries(ROOT / "results")}
+    assert names == set(EXPERIMENTS)
+    assert not any(summary["quick"] for summary in load_summaries(ROOT / "results"))
+
+
+def test_render_puts_ours_beside_the_paper_with_status():
+    summary = make_summary(name="toy", title="a toy", book="10.2", budget="none",
+                           rows=[Row("ours vs paper", 0.5, unit="bpc", paper=0.25, source="Someone 2000", status="V"),
+                                 Row("floor", 1.0, unit="bpc")], quick=False, wall_seconds=1.0)
+    text = render_results([summary])
+    assert "| ours vs paper | 0.5 bpc | 0.25 | Someone 2000 | V |" in text
+    assert "| floor | 1 bpc | — | — | — |" in text
