@@ -295,6 +295,7 @@ def report(results: list[dict[str, Any]]) -> str:
     machine = results[0]["machine"]
     timing = results[0]["timing"]
     rows = [row for result in results for row in result["rows"]]
+    repeats = [row.get("repeats", timing["repeats"]) for row in rows]
     threads = ", ".join(str(result["machine"]["threads"]) for result in results)
     device = machine["device"] if timing["device"] == "cuda" else "CPU"
     out = [f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable); "
@@ -303,7 +304,7 @@ def report(results: list[dict[str, Any]]) -> str:
               f"; oneDNN {'on' if machine['mkldnn'] else 'off'}")
            + f"; torch threads: {threads}; load average at start: "
            + ", ".join(f"{result['machine'].get('load_average', ['?'])[0]:.2f}" for result in results),
-           f"Timing: median of {min(row['repeats'] for row in rows)}-{max(row['repeats'] for row in rows)} "
+           f"Timing: median of {min(repeats)}-{max(repeats)} "
            f"interleaved repeats (fewer for the slowest rows) after up to {timing['warmup']} warm-up calls; "
            f"each sample is >= {timing['min_sample_s'] * 1e3:.0f} ms of back-to-back calls.",
            "", "Dense batch, all sequences of length T (train = forward + backward of ys.sum(); "
