@@ -262,3 +262,17 @@ def test_task_reads_a_text_file(tmp_path: Path) -> None:
     task = CharLMTask(CharLMConfig(data=str(path), seq_len=5, batch_size=2, eval_batch_size=2))
     assert task.describe()["source"] == str(path)
     assert task.train_batch(0).inputs.shape == (2, 5)
+
+
+def test_window_sampling_draws_fresh_random_windows_per_step():
+    task = make_task(seq_len=8, batch_size=4, sampling="windows")
+    assert task.streaming is False
+    first, again, second = task.train_batch(3), task.train_batch(3), task.train_batch(4)
+    assert torch.equal(first.inputs, again.inputs) and not torch.equal(first.inputs, second.inputs)
+    stream = task.corpus.streams["train"]
+    for row_inputs, row_targets in zip(first.inputs.numpy(), first.targets.numpy()):
+        assert (row_inputs[1:] == row_targets[:-1]).all()
+        starts = [i for i in range(stream.size) if (stream[(i + np.arange(8)) % stream.size] == row_inputs).all()]
+        assert starts, "every window is a slice of the training stream"
+    with pytest.raises(ValueError, match="sampling: expected one of streams, windows"):
+        CharLMConfig(sampling="random")

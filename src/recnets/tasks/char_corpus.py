@@ -33,6 +33,7 @@ __all__ = ["Documents", "stdlib_documents", "text_file_documents", "read_documen
            "SKIPPED_DIRECTORIES", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
+SAMPLINGS = ("streams", "windows")
 # directory names never read from the standard library: test suites (with lib2to3's test data under
 # lib2to3/tests), IDLE, installed third-party packages and bytecode caches
 SKIPPED_DIRECTORIES = frozenset({"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__"})
@@ -331,6 +332,10 @@ class CharLMConfig:
         min_count: characters rarer than this in training become ``<unk>``.
         seed: seeds the training streams' starting offset.
         max_documents: keep only the first this many documents of each split (0 = all): quick runs.
+        sampling: ``"streams"``: row b continues its own stream from batch to batch and the trainer carries
+            the state (truncated BPTT over an unbounded past); ``"windows"``: every batch draws B windows at
+            random positions (from the step's seed) and starts from the zero state: more varied batches,
+            context limited to the window.
     """
 
     data: str | None = None
@@ -342,12 +347,15 @@ class CharLMConfig:
     min_count: int = 1
     seed: int = 0
     max_documents: int = 0
+    sampling: str = "streams"
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "batch_size", "eval_chars", "eval_batch_size", "min_count"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling: expected one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
         if isinstance(self.max_documents, bool) or not isinstance(self.max_documents, int) or self.max_documents < 0:
             raise ValueError(f"max_documents: expected an integer >= 0 (0 = all), got {self.max_documents!r}")
 
@@ -381,7 +389,6 @@ class CharLMTask(Task):
     """
 
     name = "char-lm"
-    streaming = True
 
     def __init__(self, config: CharLMConfig = CharLMConfig(), *, documents: Documents | None = None,
                  vocabulary: Vocabulary | None = None) -> None:
@@ -389,6 +396,7 @@ class CharLMTask(Task):
         self.seed = config.seed
         self._documents = documents
         self._vocabulary = vocabulary
+        self.streaming = config.sampling == "streams"
         self._baselines: dict[str, dict[str, float]] = {}
         self.baseline_seconds: dict[str, dict[str, float]] = {}
 
@@ -432,7 +440,12 @@ class CharLMTask(Task):
             raise ValueError(f"step: expected an integer >= 0, got {step!r}")
         stream = self.corpus.streams["train"]
         steps = self.config.seq_len
-        positions = (self._offsets[:, None] + step * steps + np.arange(steps + 1)) % stream.size  # (B, T+1)
+        if self.streaming:
+            starts = self._offsets + step * steps  # (B,) each row continues its stream
+        else:
+            starts = torch.randint(stream.size, (self.config.batch_size,), generator=step_generator(self.seed, step))
+            starts = starts.numpy()  # (B,) fresh random windows
+        positions = (starts[:, None] + np.arange(steps + 1)) % stream.size  # (B, T+1)
         window = torch.from_numpy(stream[positions])  # (B, T+1) int64
         return Batch(window[:, :-1].contiguous(), window[:, 1:].contiguous())
 

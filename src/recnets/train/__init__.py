@@ -3,12 +3,13 @@ from recnets.train.checkpoint import (CheckpointError, LoadedCheckpoint, checkpo
                                       load_checkpoint, remove_unpublished, restore_rng_state, rng_state,
                                       save_checkpoint)
 from recnets.train.clipping import clip_gradients, clip_gradients_lazily
-from recnets.train.config import TrainConfig
+from recnets.train.config import TrainConfig, learning_rate
 from recnets.train.logbook import Logbook
 from recnets.train.loop import EarlyStopping, Trainer, build_optimizer, evaluate_model, resolve_device, tbptt_chunks
 
 __all__ = [
     "TrainConfig",
+    "learning_rate",
     "Trainer",
     "evaluate_model",
     "EarlyStopping",

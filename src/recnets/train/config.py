@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "LOSS_REDUCTIONS", "DEVICES"]
+__all__ = ["TrainConfig", "learning_rate", "OPTIMIZERS", "LOSS_REDUCTIONS", "SCHEDULES", "DEVICES"]
 
 OPTIMIZERS = ("adam", "sgd")
 LOSS_REDUCTIONS = ("mean", "sum")
+SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -27,6 +28,9 @@ class TrainConfig:
         lr: learning rate (> 0).
         optimizer: ``"adam"`` or ``"sgd"``.
         momentum: SGD momentum in [0, 1); ignored by Adam.
+        schedule: ``"constant"`` learning rate, or ``"cosine"``: decays from ``lr`` to 0 over ``steps``
+            (a pure function of the step, so a resumed run follows the same curve).
+        warmup_steps: raise the learning rate linearly from 0 over this many first steps (0 = none).
         clip_norm: rescale the gradient when its global L2 norm exceeds this (0 = off).
         clip_value: clip every gradient element to [-clip_value, clip_value] (0 = off).
         loss_reduction: ``"mean"``: the mean negative log-likelihood per scored step; ``"sum"``: each
@@ -51,6 +55,8 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     momentum: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
     clip_norm: float = 0.0
     clip_value: float = 0.0
     loss_reduction: str = "mean"
@@ -70,6 +76,8 @@ class TrainConfig:
         _check_real("lr", self.lr, "a finite number > 0", lambda v: v > 0)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_real("momentum", self.momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_int("warmup_steps", self.warmup_steps, minimum=0)
         _check_real("clip_norm", self.clip_norm, "a finite number >= 0 (0 = off)", lambda v: v >= 0)
         _check_real("clip_value", self.clip_value, "a finite number >= 0 (0 = off)", lambda v: v >= 0)
         _check_choice("loss_reduction", self.loss_reduction, LOSS_REDUCTIONS)
@@ -100,3 +108,13 @@ def _check_real(name: str, value: object, expected: str, accept) -> None:
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of training step ``step`` (0-based) under ``config.schedule`` and warm-up."""
+    factor = 1.0
+    if config.schedule == "cosine":
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(step, config.steps) / config.steps))
+    if config.warmup_steps and step < config.warmup_steps:
+        factor *= (step + 1) / config.warmup_steps
+    return config.lr * factor

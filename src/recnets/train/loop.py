@@ -23,7 +23,7 @@ from recnets.tasks.base import Batch, Task
 from recnets.train.checkpoint import (CARRY_PREFIX, LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint,
                                       remove_unpublished, restore_rng_state, save_checkpoint)
 from recnets.train.clipping import clip_gradients_lazily
-from recnets.train.config import TrainConfig
+from recnets.train.config import TrainConfig, learning_rate
 from recnets.train.logbook import Logbook
 
 __all__ = ["Trainer", "EarlyStopping", "evaluate_model", "resolve_device", "build_optimizer", "tbptt_chunks"]
@@ -294,6 +294,8 @@ class Trainer:
         """Updates on ``task.train_batch(index)``: one, or one per truncated-BPTT chunk."""
         batch = self.task.train_batch(index)
         chunks = tbptt_chunks(batch, self.config.tbptt_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, index)
         state = self.carry if self.task.streaming else None
         for chunk in chunks:
             chunk = chunk.to(self.device)
