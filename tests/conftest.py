@@ -37,6 +37,16 @@ def fixed_seed(request: pytest.FixtureRequest) -> int:
     return seed
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Each test on one intra-op thread: the tests' models are tiny and gain nothing from more, and on a
+    busy 2-core machine spinning extra threads costs up to ~50x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def leaves(tree: Any) -> list[torch.Tensor]:
     """Tensor leaves of a tensor, a (Named)tuple of tensors, or a list of such."""
     if isinstance(tree, list):

@@ -1,4 +1,7 @@
-"""Cells by name: what ``recnets list`` shows, what ``--model.cell`` accepts, what the contract test covers."""
+"""Cells by name: what ``recnets list`` shows, what ``--model.cell`` accepts, what the contract test covers.
+
+Book: 10.2 (eq. 10.8), 10.10 (gated cells).
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -25,6 +28,7 @@ CELLS: dict[str, tuple[Callable[..., Cell], str]] = {
 
 
 def cell_names() -> list[str]:
+    """The registered cells' names, in registry order."""
     return list(CELLS)
 
 
