@@ -45,6 +45,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from recnets.machine import cpu_model
 from recnets import ElmanCell, GRUCell, LSTMCell, unroll
 
 CELLS: dict[str, tuple[type, type]] = {"elman": (ElmanCell, nn.RNN), "lstm": (LSTMCell, nn.LSTM),
@@ -55,16 +56,7 @@ CELLS: dict[str, tuple[type, type]] = {"elman": (ElmanCell, nn.RNN), "lstm": (LS
 
 def describe_machine(device: str) -> dict[str, Any]:
     """CPU model, cores, torch version and threads, and the GPU's name on CUDA."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu": model, "cores": os.cpu_count(),
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(),
             "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "torch": torch.__version__, "python": platform.python_version(),
             "threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available(),

@@ -18,3 +18,14 @@ def uniform_parameter(*shape: int, hidden_size: int, device=None, dtype=None) ->
     """A parameter drawn from uniform(-1/sqrt(H), 1/sqrt(H)), as torch.nn's recurrent modules do."""
     bound = 1.0 / math.sqrt(hidden_size)
     return nn.Parameter(torch.empty(*shape, device=device, dtype=dtype).uniform_(-bound, bound))
+
+
+def torch_layout_parameters(cell: nn.Module, gates: int, input_size: int, hidden_size: int, *,
+                            device=None, dtype=None) -> None:
+    """Give ``cell`` torch.nn's recurrent parameters for ``gates`` stacked gates: ``U`` (gates*H, D) =
+    weight_ih_l0, ``W`` (gates*H, H) = weight_hh_l0, ``b_U`` = bias_ih_l0, ``b_W`` = bias_hh_l0."""
+    factory = {"hidden_size": hidden_size, "device": device, "dtype": dtype}
+    cell.U = uniform_parameter(gates * hidden_size, input_size, **factory)
+    cell.W = uniform_parameter(gates * hidden_size, hidden_size, **factory)
+    cell.b_U = uniform_parameter(gates * hidden_size, **factory)
+    cell.b_W = uniform_parameter(gates * hidden_size, **factory)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, _VF
 
-from recnets.cells._init import check_sizes, uniform_parameter
+from recnets.cells._init import check_sizes, torch_layout_parameters
 from recnets.core.cell import Cell
 from recnets.core.fused import call_quietly, register_fused
 from recnets.core.state import Hidden
@@ -44,11 +44,7 @@ class GRUCell(Cell):
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size = input_size, hidden_size
-        factory = {"hidden_size": hidden_size, "device": device, "dtype": dtype}
-        self.U = uniform_parameter(3 * hidden_size, input_size, **factory)
-        self.W = uniform_parameter(3 * hidden_size, hidden_size, **factory)
-        self.b_U = uniform_parameter(3 * hidden_size, **factory)
-        self.b_W = uniform_parameter(3 * hidden_size, **factory)
+        torch_layout_parameters(self, 3, input_size, hidden_size, device=device, dtype=dtype)
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Hidden:
         return Hidden(torch.zeros(batch_size, self.hidden_size, **self._default_factory(device, dtype)))

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, _VF
 
-from recnets.cells._init import check_sizes, uniform_parameter
+from recnets.cells._init import check_sizes, torch_layout_parameters
 from recnets.core.cell import Cell
 from recnets.core.fused import call_quietly, register_fused
 
@@ -52,11 +52,7 @@ class LSTMCell(Cell):
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size = input_size, hidden_size
-        factory = {"hidden_size": hidden_size, "device": device, "dtype": dtype}
-        self.U = uniform_parameter(4 * hidden_size, input_size, **factory)
-        self.W = uniform_parameter(4 * hidden_size, hidden_size, **factory)
-        self.b_U = uniform_parameter(4 * hidden_size, **factory)
-        self.b_W = uniform_parameter(4 * hidden_size, **factory)
+        torch_layout_parameters(self, 4, input_size, hidden_size, device=device, dtype=dtype)
         with torch.no_grad():
             self.b_U[hidden_size:2 * hidden_size].fill_(1.0)
             self.b_W[hidden_size:2 * hidden_size].zero_()

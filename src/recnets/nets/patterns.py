@@ -5,6 +5,7 @@ returning ``(outputs, final_state)``; ``targets`` is read only by the teacher-fo
 """
 from __future__ import annotations
 
+import abc
 from typing import Any, NamedTuple
 
 import torch
@@ -19,16 +20,8 @@ from recnets.nets.readout import Readout, embed_inputs
 __all__ = ["OutputEveryStep", "OutputToHidden", "OutputRecurrentCell", "OutputFeed", "SequenceToOne"]
 
 
-class OutputEveryStep(nn.Module):
-    """Pattern (a): hidden-to-hidden recurrence and an output at every step (Fig. 10.3, eq. 10.8).
-
-    Args:
-        cell: any cell; its emitted y(t) (B, H) feeds the readout.
-        output_size: O.
-        vocab_size: when given, inputs are token ids embedded into the cell's D (a one-hot x(t) times U).
-
-    Shapes:
-        inputs: (B, T) ids or (B, T, D); outputs o: (B, T, O), zero past each length.
+class _CellWithReadout(nn.Module, abc.ABC):
+    """Abstract: a cell, an optional token embedding into its D, and the readout o = c + V y(t).
 
     Book: 10.2, eq. 10.8.
     """
@@ -41,6 +34,26 @@ class OutputEveryStep(nn.Module):
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Any:
         return self.cell.initial_state(batch_size, device=device, dtype=dtype)
+
+    @abc.abstractmethod
+    def forward(self, inputs: Tensor, *, lengths: Tensor | None = None, state: Any = None,
+                targets: Tensor | None = None) -> tuple[Tensor, Any]:
+        """``(outputs, final_state)``."""
+
+
+class OutputEveryStep(_CellWithReadout):
+    """Pattern (a): hidden-to-hidden recurrence and an output at every step (Fig. 10.3, eq. 10.8).
+
+    Args:
+        cell: any cell; its emitted y(t) (B, H) feeds the readout.
+        output_size: O.
+        vocab_size: when given, inputs are token ids embedded into the cell's D (a one-hot x(t) times U).
+
+    Shapes:
+        inputs: (B, T) ids or (B, T, D); outputs o: (B, T, O), zero past each length.
+
+    Book: 10.2, eq. 10.8.
+    """
 
     def forward(self, inputs: Tensor, *, lengths: Tensor | None = None, state: Any = None,
                 targets: Tensor | None = None) -> tuple[Tensor, Any]:
@@ -167,7 +180,7 @@ class OutputToHidden(nn.Module):
         return zero_past_lengths(outputs, lengths), final
 
 
-class SequenceToOne(nn.Module):
+class SequenceToOne(_CellWithReadout):
     """Pattern (c): read the whole sequence, emit one output from the last state (Fig. 10.5).
 
     Args:
@@ -180,15 +193,6 @@ class SequenceToOne(nn.Module):
 
     Book: 10.2, Fig. 10.5.
     """
-
-    def __init__(self, cell: Cell, output_size: int, *, vocab_size: int | None = None) -> None:
-        super().__init__()
-        self.cell = cell
-        self.embedding = nn.Embedding(vocab_size, cell.input_size) if vocab_size is not None else None
-        self.readout = Readout(cell.hidden_size, output_size)
-
-    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Any:
-        return self.cell.initial_state(batch_size, device=device, dtype=dtype)
 
     def forward(self, inputs: Tensor, *, lengths: Tensor | None = None, state: Any = None,
                 targets: Tensor | None = None) -> tuple[Tensor, Any]:
