@@ -54,3 +54,18 @@ def test_teacher_forced_training_then_free_running(tmp_path):
     free_accuracy = (free.argmax(-1) == test.targets).float().mean().item()
     assert forced_accuracy > 0.99, forced_accuracy
     assert free_accuracy > 0.99, free_accuracy  # chance is 1/3; errors would compound when running free
+
+
+def test_non_finite_real_inputs_are_a_one_line_error():
+    import pytest
+
+    from recnets.cells import ElmanCell
+    from recnets.nets import OutputEveryStep, SequenceToOne
+
+    for bad in (float("nan"), float("inf")):
+        xs = torch.randn(2, 5, 3)
+        xs[1, 3, 2] = bad
+        for model in (OutputEveryStep(ElmanCell(3, 4), 2), SequenceToOne(ElmanCell(3, 4), 2),
+                      OutputToHidden(3, 4, 2)):
+            with pytest.raises(ValueError, match=r"^inputs: expected finite values, got NaN or Inf$"):
+                model(xs)

@@ -54,4 +54,8 @@ def embed_inputs(embedding: nn.Embedding | None, inputs: Tensor, input_size: int
     if not inputs.dtype.is_floating_point or inputs.dim() != 3 or inputs.shape[-1] != input_size:
         raise ValueError(f"inputs: expected real vectors of shape (B, T, {input_size}), "
                          f"got shape {tuple(inputs.shape)} dtype {inputs.dtype}")
+    # the user's data enters here; checked on CPU only (on a GPU the check would stall the host every step,
+    # and the trainer reports a non-finite loss instead). One reduction; the exact test only if it flags.
+    if inputs.device.type == "cpu" and not bool(torch.isfinite(inputs.sum())) and not bool(torch.isfinite(inputs).all()):
+        raise ValueError("inputs: expected finite values, got NaN or Inf")
     return inputs
