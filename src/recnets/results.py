@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_summaries", "render_results", "main"]
+__all__ = ["load_summaries", "render_results", "pending_experiments", "main"]
 
 HEADER = """# Results
 
@@ -43,8 +43,9 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def render_results(summaries: list[dict[str, Any]]) -> str:
-    """The Markdown text of ``docs/results.md`` for ``summaries``."""
+def render_results(summaries: list[dict[str, Any]], pending: list[tuple[str, str]] = ()) -> str:
+    """The Markdown text of ``docs/results.md`` for ``summaries``, then the registered experiments that have
+    no published full run yet (``pending``: (name, title) pairs), so that no row is ever typed by hand."""
     parts = [HEADER]
     for summary in summaries:
         parts.append(f"\n## `{summary['name']}`: {summary['title']}\n")
@@ -61,7 +62,19 @@ def render_results(summaries: list[dict[str, Any]]) -> str:
                          f"{row.get('source') or '—'} | {row.get('status') or '—'} |")
         if summary.get("notes"):
             parts.append(f"\n{summary['notes']}")
+    if pending:
+        parts.append("\n## Not yet reproduced\n")
+        parts.append("Registered, with a `--quick` run in the test suite, but no published full run yet:\n")
+        parts += [f"- `{name}`: {title} (`recnets reproduce {name} --publish`)" for name, title in pending]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def pending_experiments(summaries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Registered experiments without a published summary, as (name, title), in registry order."""
+    from recnets.experiments.registry import EXPERIMENTS
+
+    published = {summary["name"] for summary in summaries}
+    return [(name, module.TITLE) for name, module in EXPERIMENTS.items() if name not in published]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summaries", type=Path, default=Path("results"))
     parser.add_argument("--check", action="store_true", help="exit 1 if the output differs instead of writing")
     args = parser.parse_args(argv)
-    text = render_results(load_summaries(args.summaries))
+    summaries = load_summaries(args.summaries)
+    text = render_results(summaries, pending_experiments(summaries))
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
