@@ -5,5 +5,12 @@ from recnets.cells.elman import ElmanCell
 from recnets.cells.gru import GRUCell
 from recnets.cells.lstm import LSTMCell, LSTMState
 from recnets.cells.registry import CELLS, cell_names, make_cell
+from recnets.cells.leaky import LeakyCell, geometric_time_constants
+from recnets.cells.skip_time import DelayLine, SkipTimeCell
+from recnets.cells.clockwork import ClockworkCell, ClockworkState, default_periods
+from recnets.cells.deep_transition import DeepTransitionCell
+from recnets.cells.irnn import identity_relu_rnn
 
 __all__ = ["ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell", "CELLS", "cell_names", "make_cell"]
+__all__ += ["LeakyCell", "geometric_time_constants", "SkipTimeCell", "DelayLine", "ClockworkCell", "ClockworkState",
+            "default_periods", "DeepTransitionCell", "identity_relu_rnn"]

@@ -1,6 +1,7 @@
 """Cells by name: what ``recnets list`` shows, what ``--model.cell`` accepts, what the contract test covers.
 
-Book: 10.2 (eq. 10.8), 10.10 (gated cells).
+Book: 10.2 (eq. 10.8), 10.10 (gated cells), 10.9 (leaky units, skips through time, clockwork), 10.5 (deep
+transition).
 """
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Callable
 
 from recnets.cells.book_gru import BookGRUCell
 from recnets.cells.book_lstm import BookLSTMCell
+from recnets.cells.clockwork import ClockworkCell
+from recnets.cells.deep_transition import DeepTransitionCell
 from recnets.cells.elman import ElmanCell
 from recnets.cells.gru import GRUCell
+from recnets.cells.irnn import identity_relu_rnn
+from recnets.cells.leaky import LeakyCell
 from recnets.cells.lstm import LSTMCell
+from recnets.cells.skip_time import SkipTimeCell
 from recnets.core.cell import Cell
 
 __all__ = ["CELLS", "make_cell", "cell_names"]
@@ -24,6 +30,15 @@ CELLS: dict[str, tuple[Callable[..., Cell], str]] = {
     "book-lstm-peephole": (lambda d, h, **kw: BookLSTMCell(d, h, peepholes=True, **kw),
                            "LSTM as printed with diagonal peepholes, 10.10.1"),
     "book-gru": (BookGRUCell, "GRU as printed, eqs. 10.45-10.47 (reset before the product)"),
+    "leaky": (LeakyCell, "leaky units, fixed time constants 1..10 per unit, 10.9.2"),
+    "leaky-learned": (lambda d, h, **kw: LeakyCell(d, h, tau=2.0, learn_tau=True, **kw),
+                      "leaky units, learned time constants (τ = 1 + softplus(ρ), from 2), 10.9.2"),
+    "skip-time": (SkipTimeCell, "tanh RNN with a skip connection from h(t-4), 10.9.1"),
+    "clockwork": (ClockworkCell, "clockwork RNN, module periods 1, 2, 4, 8, 10.9.3 (Koutník et al. 2014)"),
+    "deep-transition": (DeepTransitionCell, "two-layer tanh MLP as the transition, 10.5 Fig. 10.13b"),
+    "deep-transition-shortcut": (lambda d, h, **kw: DeepTransitionCell(d, h, shortcut=True, **kw),
+                                 "deep transition with a shortcut from h(t-1), 10.5 Fig. 10.13c"),
+    "irnn": (identity_relu_rnn, "relu RNN with W = I, b = 0 (Le et al. 2015; fused kernel)"),
 }
 
 
