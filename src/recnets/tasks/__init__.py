@@ -5,3 +5,17 @@ from recnets.tasks.floors import compressor_bpc, ngram_bpc, unigram_bpc
 
 __all__ = ["Batch", "Task", "sequence_nll", "step_generator", "CharLMConfig", "CharLMTask", "Vocabulary",
            "stdlib_documents", "text_file_documents", "compressor_bpc", "ngram_bpc", "unigram_bpc"]
+from recnets.tasks.arithmetic import (AddingTask, ArithmeticConfig, MultiplicationTask, PascanuAddingTask,
+                                      PascanuMultiplicationTask)
+from recnets.tasks.generated import GeneratedConfig, GeneratedTask, success_rate
+from recnets.tasks.long_term import TASKS, make_task
+from recnets.tasks.memory_tasks import (CopyConfig, CopyMemoryTask, LatchingConfig, LatchingTask, MemorizationConfig,
+                                        MemorizationTask, PermutationConfig, RandomPermutationTask)
+from recnets.tasks.temporal_order import TemporalOrder2BitTask, TemporalOrder3BitTask, TemporalOrderConfig
+from recnets.tasks.waveform import SumOfSinesTask, WaveformConfig
+
+__all__ += ["AddingTask", "ArithmeticConfig", "MultiplicationTask", "PascanuAddingTask", "PascanuMultiplicationTask",
+            "GeneratedConfig", "GeneratedTask", "success_rate", "TASKS", "make_task", "CopyConfig", "CopyMemoryTask",
+            "LatchingConfig", "LatchingTask", "MemorizationConfig", "MemorizationTask", "PermutationConfig",
+            "RandomPermutationTask", "TemporalOrder2BitTask", "TemporalOrder3BitTask", "TemporalOrderConfig",
+            "SumOfSinesTask", "WaveformConfig"]
