@@ -1,5 +1,7 @@
 """Networks composed of unrolled cells (Book: 10.2)."""
 from recnets.nets.patterns import OutputEveryStep, OutputFeed, OutputRecurrentCell, OutputToHidden, SequenceToOne
 from recnets.nets.readout import Readout
+from recnets.nets.deep import DeepRNN, Stacked
 
 __all__ = ["OutputEveryStep", "OutputToHidden", "OutputRecurrentCell", "OutputFeed", "SequenceToOne", "Readout"]
+__all__ += ["Stacked", "DeepRNN"]
