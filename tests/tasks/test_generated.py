@@ -8,10 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from recnets.cells import LSTMCell
+from recnets.nets import OutputEveryStep, SequenceToOne
 from recnets.tasks import TASKS, make_task, success_rate
 from recnets.tasks.base import Batch
 from recnets.tasks.generated import (EndClassificationTask, EndRegressionTask, StepClassificationTask,
                                      StepRegressionTask)
+from recnets.train.loop import evaluate_model
 
 NAMES = sorted(TASKS)
 SMALL = dict(T=24, batch_size=8, eval_size=20, eval_batch_size=8)
@@ -182,3 +185,30 @@ def test_every_registered_task_is_a_known_loss_family():
     families = (EndRegressionTask, EndClassificationTask, StepClassificationTask, StepRegressionTask)
     assert all(issubclass(cls, families) and cls.name == name for name, cls in TASKS.items())
     assert len(TASKS) == 11
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_library_models_run_on_every_task(name):
+    task = small(name)
+    batch = task.train_batch(0)
+    every_step = isinstance(task, (StepClassificationTask, StepRegressionTask))
+    outputs = getattr(task, "num_classes", 1) if isinstance(task, (EndClassificationTask, StepClassificationTask)) else 1
+    model = (OutputEveryStep if every_step else SequenceToOne)(LSTMCell(batch.inputs.shape[-1], 4), outputs)
+    result = evaluate_model(model, task, "test")
+    assert result["count"] == (task.config.eval_size * (batch.targets.shape[1] if every_step else 1))
+    assert all(math.isfinite(value) for value in result.values())
+
+
+def test_an_lstm_beats_the_latching_floor_in_a_few_steps():
+    task = make_task("latching", T=12, batch_size=32, eval_size=256)
+    model = SequenceToOne(LSTMCell(1, 8), 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    for step in range(60):
+        batch = task.train_batch(step)
+        outputs, _ = model(batch.inputs)
+        total, count = task.loss(outputs, batch)
+        optimizer.zero_grad()
+        (total / count).backward()
+        optimizer.step()
+    result = success_rate(model, task, "test")
+    assert result["error_rate"] < 0.1 < task.baselines()["chance_error"]
