@@ -102,3 +102,18 @@ def test_bad_periods_are_refused():
         ClockworkCell(D, 4, periods=4)
     with pytest.raises(ValueError, match="^periods: expected at most hidden_size = 4 modules, got 5"):
         ClockworkCell(D, 4, periods=[1, 2, 4, 8, 16])
+
+
+def test_gradcheck_with_idle_steps():
+    """float64 gradcheck through steps where some modules are idle (the registry-wide gradcheck draws a
+    random t; here the clock starts at 0 and 3 so that every period is both active and idle)."""
+    cell = ClockworkCell(D, 4, periods=PERIODS, **F64)
+    xs = torch.randn(B, 4, D, **F64, requires_grad=True)
+    h0 = torch.randn(B, 4, **F64, requires_grad=True)
+    t0 = torch.tensor([0.0, 3.0], **F64)
+
+    def function(xs, h0, *parameters):
+        ys, final = unroll(cell, xs, ClockworkState(h0, t0))
+        return ys, final.h
+
+    assert torch.autograd.gradcheck(function, (xs, h0, *cell.parameters()), eps=1e-6, atol=1e-7)

@@ -56,3 +56,17 @@ def test_bad_delays_are_refused():
     for delay in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="^delay: expected an integer d >= 1"):
             SkipTimeCell(D, H, delay=delay)
+
+
+def test_gradcheck_through_the_skip():
+    """float64 gradcheck with d < T, so that W_skip reads states computed in the sequence (the
+    registry-wide gradcheck's T = 3 is shorter than the default delay)."""
+    cell = SkipTimeCell(2, 2, delay=2, **F64)
+    xs = torch.randn(B, 5, 2, **F64, requires_grad=True)
+    past = torch.randn(B, 2, 2, **F64, requires_grad=True)
+
+    def function(xs, past, *parameters):
+        ys, final = unroll(cell, xs, DelayLine(past))
+        return ys, final.history
+
+    assert torch.autograd.gradcheck(function, (xs, past, *cell.parameters()), eps=1e-6, atol=1e-7)

@@ -96,3 +96,22 @@ def test_bad_configurations_are_refused():
         DeepRNN(D, H, O, input_layers=-1)
     with pytest.raises(ValueError, match="^depth: expected a positive integer"):
         DeepRNN(D, H, O, transition_depth=0)
+
+
+@pytest.mark.parametrize("kind", ["stacked-skip", "deep"])
+def test_step_by_step_equals_the_whole_sequence(kind):
+    """``model.step`` (decoding) gives the outputs and state of one call on the whole sequence."""
+    if kind == "deep":
+        model = DeepRNN(D, H, O, shortcut=True, vocab_size=7).double()
+    else:
+        model = Stacked([LSTMCell(D, H, **F64), ElmanCell(H + D, 3, **F64)], O, vocab_size=7,
+                        skip_connections=True).double()
+    ids = torch.randint(0, 7, (B, T))
+    whole, final = model(ids)
+    state = model.initial_state(B, dtype=torch.float64)
+    outputs = []
+    for t in range(T):
+        o_t, state = model.step(ids[:, t], state)
+        outputs.append(o_t)
+    assert_exact(torch.stack(outputs, 1).detach(), whole.detach())
+    assert_exact(state, final)

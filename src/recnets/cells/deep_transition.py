@@ -40,8 +40,9 @@ class DeepTransitionCell(Cell):
         step: px_t (B, H_1), ``Hidden(h (B, H))`` -> y_t = h(t) (B, H).
 
     Book: 10.5, Fig. 10.13b-c.
-    Deviations: Pascanu et al. write the DT(S) shortcut from h(t-1) into the last layer's nonlinearity;
-    the book draws it only as a skip arrow. Every layer here is tanh (the paper lets each φ_l be chosen).
+    Deviations: the book draws the shortcut only as a skip arrow; here it is a matrix from h(t-1) into the
+    last layer's pre-activation, our reading of Pascanu et al.'s DT(S)-RNN (not checked against the
+    paper's equation). Every layer here is tanh (the paper lets each φ_l be chosen).
     """
 
     U: Tensor

@@ -90,6 +90,19 @@ class Stacked(nn.Module):
         checked = check_lengths(lengths, xs.shape[0], xs.shape[1], xs.device)
         return zero_past_lengths(self.readout(top), checked), tuple(finals)  # (B, T, O)
 
+    def step(self, inputs_t: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+        """One step through every layer, for decoding: ``inputs_t (B,)`` ids or ``(B, D)`` -> ``(o_t, state)``."""
+        x_t = embed_inputs(self.embedding, inputs_t.unsqueeze(1), self.input_size)[:, 0]  # (B, D)
+        layer_input, hidden, finals = x_t, [], []
+        for cell, layer_state in zip(self.cells, state):
+            y_t, new_state = cell(layer_input, layer_state)
+            h = tree_leaves(y_t)[0]  # (B, H_l)
+            hidden.append(h)
+            finals.append(new_state)
+            layer_input = torch.cat([x_t, h], -1) if self.skip_connections else h
+        top = torch.cat(hidden, -1) if self.skip_connections else hidden[-1]  # (B, top_size)
+        return (top if self.readout is None else self.readout(top)), tuple(finals)
+
 
 class DeepRNN(nn.Module):
     """An RNN deep in the three places the book names (Fig. 10.13b-c; Pascanu et al. 2014, DOT(S)-RNN).
@@ -142,3 +155,13 @@ class DeepRNN(nn.Module):
             hs = torch.tanh(layer(hs))  # (B, T, H)
         checked = check_lengths(lengths, xs.shape[0], xs.shape[1], xs.device)
         return zero_past_lengths(self.readout(hs), checked), final  # (B, T, O)
+
+    def step(self, inputs_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One step for decoding: ``inputs_t (B,)`` ids or ``(B, D)`` -> ``(o_t (B, O), state)``."""
+        x_t = embed_inputs(self.embedding, inputs_t.unsqueeze(1), self.input_size)[:, 0]  # (B, D)
+        for layer in self.input_mlp:
+            x_t = torch.tanh(layer(x_t))  # (B, H)
+        h, state = self.cell(x_t, state)  # (B, H)
+        for layer in self.output_mlp:
+            h = torch.tanh(layer(h))
+        return self.readout(h), state
