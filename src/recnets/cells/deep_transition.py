@@ -58,7 +58,8 @@ class DeepTransitionCell(Cell):
         if not isinstance(shortcut, bool):
             raise TypeError(f"shortcut: expected a bool, got {type(shortcut).__name__}")
         if shortcut and depth == 1:
-            raise ValueError("shortcut: expected depth >= 2 (a one-layer transition has no path to shorten), got depth 1")
+            raise ValueError("shortcut: expected depth >= 2 (a one-layer transition has no path to shorten), "
+                             "got depth 1")
         self.input_size, self.hidden_size, self.depth = input_size, hidden_size, depth
         self.shortcut = shortcut
         widths = [intermediate_size] * (depth - 1) + [hidden_size]  # H_1 .. H_L
@@ -69,7 +70,8 @@ class DeepTransitionCell(Cell):
         self.W_layers = nn.ParameterList(uniform_parameter(out, inp, hidden_size=out, **factory)
                                          for inp, out in zip(widths[:-1], widths[1:]))
         self.b_layers = nn.ParameterList(uniform_parameter(out, hidden_size=out, **factory) for out in widths[1:])
-        self.W_skip = uniform_parameter(hidden_size, hidden_size, hidden_size=hidden_size, **factory) if shortcut else None
+        self.W_skip = (uniform_parameter(hidden_size, hidden_size, hidden_size=hidden_size, **factory)
+                       if shortcut else None)
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Hidden:
         return Hidden(torch.zeros(batch_size, self.hidden_size, **self._default_factory(device, dtype)))
