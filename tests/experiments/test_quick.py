@@ -13,9 +13,8 @@ def test_quick_run_writes_a_summary_and_beats_the_trivial_floor(name, tmp_path):
     summary = EXPERIMENTS[name].run(tmp_path, quick=True, progress=False, echo=lambda _: None)
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["name"] == name and saved["quick"] is True
-    assert (tmp_path / "plots" / "loss.png").stat().st_size > 1000
-    rows = {row["what"]: row["ours"] for row in summary["rows"]}
-    if name == "char-lm-stdlib":
-        ours = next(value for what, value in rows.items() if "(ours)" in what)
-        unigram = next(value for what, value in rows.items() if what.startswith("unigram"))
-        assert ours < unigram - 0.5, f"held-out bpc {ours:.3f} does not beat the unigram floor {unigram:.3f}"
+    assert any(path.stat().st_size > 1000 for path in tmp_path.rglob("*.png")), "no plot written"
+    assert summary["checks"], "a quick run must check at least one claim"
+    failed = [claim for claim, held in summary["checks"].items() if not held]
+    assert not failed, failed
+    assert saved["checks"] == summary["checks"]

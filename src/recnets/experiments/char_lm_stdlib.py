@@ -56,8 +56,12 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
              "scored test characters. The issue that asked for this job measured, on the same machine kind, "
              "about 2.0 bpc for a 256-unit torch LSTM after 2 minutes, gzip about 2.1 and bzip2 about 1.8 "
              "(on its own split; not a published figure).")
+    floors = result["floors"]
+    checks = {"the RNN beats the unigram floor by 0.5 bpc": result["test"]["bpc"] < floors["unigram"] - 0.5}
+    if not quick:
+        checks["the RNN beats gzip -9"] = result["test"]["bpc"] < floors["gzip"]
     summary = make_summary(name=NAME, title=TITLE, book=BOOK, budget=budget, rows=rows, quick=quick,
-                           wall_seconds=time.monotonic() - started, notes=notes,
+                           wall_seconds=time.monotonic() - started, notes=notes, checks=checks,
                            extra={"train": result["train"], "samples": result["samples"],
                                   "data": {k: result["data"][k] for k in ("source", "files", "chars", "sha256")}})
     write_summary(out_dir, summary)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import char_lm_stdlib
+from recnets.experiments import char_lm_stdlib, copy_baseline, lstm_adding
 
 __all__ = ["EXPERIMENTS", "experiment"]
 
-EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (char_lm_stdlib,)}
+EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (char_lm_stdlib, lstm_adding, copy_baseline)}
 
 
 def experiment(name: str) -> ModuleType:

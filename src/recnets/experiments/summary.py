@@ -24,10 +24,15 @@ def Row(what: str, ours: float | None, *, unit: str = "", paper: float | str | N
 
 
 def make_summary(*, name: str, title: str, book: str, budget: str, rows: list[dict[str, Any]], quick: bool,
-                 wall_seconds: float, device: str = "cpu", notes: str = "", extra: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
-    """A summary record with the machine, torch version, date and the command that reproduces it."""
+                 wall_seconds: float, checks: dict[str, bool] | None = None, device: str = "cpu", notes: str = "",
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A summary record with the machine, torch version, date and the command that reproduces it.
+
+    ``checks`` maps each claim the run is meant to show (in words) to whether it held; the test suite
+    asserts every check of every ``--quick`` run, and ``docs/results.md`` lists them for full runs.
+    """
     return {"name": name, "title": title, "book": book, "budget": budget, "rows": rows, "quick": quick,
+            "checks": {claim: bool(held) for claim, held in (checks or {}).items()},
             "command": f"recnets reproduce {name}" + (" --quick" if quick else ""),
             "machine": describe_machine(device), "torch": torch.__version__.split("+")[0],
             "date": datetime.date.today().isoformat(), "wall_seconds": wall_seconds, "notes": notes,
