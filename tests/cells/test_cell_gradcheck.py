@@ -18,16 +18,21 @@ NAMES = list(CELLS)
 
 def check_unroll(cell, lengths, reverse, backend):
     xs = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
-    state = tree_map(lambda leaf: (0.5 * torch.randn_like(leaf)).requires_grad_(), cell.initial_state(B))
+    # real leaves get random values and gradients; integer leaves (a clockwork's step index) stay as they are
+    state = tree_map(lambda leaf: (0.5 * torch.randn_like(leaf)).requires_grad_() if leaf.is_floating_point()
+                     else leaf.clone(), cell.initial_state(B))
     state_leaves = tree_leaves(state)
+    real = [i for i, leaf in enumerate(state_leaves) if leaf.is_floating_point()]
     parameters = list(cell.parameters())
 
     def function(xs, *rest):  # the parameters are gradcheck inputs too: it perturbs these very tensors
-        state_values = rest[:len(state_leaves)]
-        ys, final = unroll(cell, xs, type(state)(*state_values), lengths=lengths, reverse=reverse, backend=backend)
-        return (*tree_leaves(ys), *tree_leaves(final))
+        values = list(state_leaves)
+        for index, value in zip(real, rest[:len(real)]):
+            values[index] = value
+        ys, final = unroll(cell, xs, type(state)(*values), lengths=lengths, reverse=reverse, backend=backend)
+        return tuple(leaf for leaf in (*tree_leaves(ys), *tree_leaves(final)) if leaf.is_floating_point())
 
-    assert gradcheck(function, (xs, *state_leaves, *parameters), eps=1e-6, atol=1e-7, rtol=1e-5)
+    assert gradcheck(function, (xs, *(state_leaves[i] for i in real), *parameters), eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])

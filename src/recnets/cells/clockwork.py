@@ -18,9 +18,8 @@ __all__ = ["ClockworkCell", "ClockworkState", "default_periods"]
 class ClockworkState(NamedTuple):
     """State of a clockwork cell: ``h (B, H)`` and the index ``t (B,)`` of the step about to run.
 
-    ``t`` counts whole steps (0, 1, 2, ...) and is stored in the state's floating dtype (exact up to 2^24
-    steps in float32, 2^53 in float64) so that the state is one dtype; it is rounded before use. Because
-    it lives in the state, the module clocks survive truncated BPTT windows, lengths and decoding.
+    ``t`` counts whole steps (0, 1, 2, ...) as int64. Because it lives in the state, the module clocks
+    survive truncated BPTT windows, lengths and decoding.
 
     Book: 10.9.3.
     """
@@ -68,7 +67,6 @@ class ClockworkCell(Cell):
 
     Book: 10.9.3.
     Deviations: the paper's modules all have one size k; here sizes differ by one when g does not divide H.
-    The step index t is held as a float (see :class:`ClockworkState`).
     """
 
     U: Tensor
@@ -99,7 +97,7 @@ class ClockworkCell(Cell):
         mask = same_module | (receives < sends)  # (H, H)
         factory_dtype = dtype or torch.get_default_dtype()
         self.register_buffer("mask", mask.to(device=device, dtype=factory_dtype))
-        self.register_buffer("unit_periods", unit_periods.to(device=device, dtype=factory_dtype))
+        self.register_buffer("unit_periods", unit_periods.to(device=device, dtype=torch.long))
         factory = {"hidden_size": hidden_size, "device": device, "dtype": dtype}
         self.U = uniform_parameter(hidden_size, input_size, **factory)
         self.W = uniform_parameter(hidden_size, hidden_size, **factory)
@@ -110,15 +108,14 @@ class ClockworkCell(Cell):
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> ClockworkState:
         factory = self._default_factory(device, dtype)
         return ClockworkState(torch.zeros(batch_size, self.hidden_size, **factory),
-                              torch.zeros(batch_size, **factory))
+                              torch.zeros(batch_size, dtype=torch.long, device=factory["device"]))
 
     def project(self, xs: Tensor) -> Tensor:
         return nn.functional.linear(xs, self.U, self.b)  # (..., H): b + U x
 
     def active_units(self, t: Tensor) -> Tensor:
         """``(B, H)`` bool: unit j's module runs at step ``t (B,)`` (t mod T_j = 0)."""
-        step_index = torch.round(t.detach()).unsqueeze(1)  # (B, 1)
-        return torch.remainder(step_index, self.unit_periods) == 0  # (B, H)
+        return torch.remainder(t.unsqueeze(1), self.unit_periods) == 0  # (B, H)
 
     def step(self, px_t: Tensor, state: ClockworkState, context: Any = None) -> tuple[Tensor, ClockworkState]:
         candidate = torch.tanh(torch.addmm(px_t, state.h, (self.W * self.mask).t()))  # (B, H)
