@@ -1,7 +1,7 @@
 """The trainer's configuration: one frozen dataclass with explicit fields and checked values.
 
 Book: 10.2.2 (the loss summed over time, eqs. 10.12-10.14; truncated back-propagation through time),
-10.11.1 (clipping gradients).
+10.11.1 (clipping gradients), 10.11.2 (the regulariser that preserves the gradient's norm).
 """
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ class TrainConfig:
         warmup_steps: raise the learning rate linearly from 0 over this many first steps (0 = none).
         clip_norm: rescale the gradient when its global L2 norm exceeds this (0 = off).
         clip_value: clip every gradient element to [-clip_value, clip_value] (0 = off).
+        norm_preserving_weight: weight of Pascanu et al.'s regulariser Ω added to the loss (0 = off, the
+            fused kernels stay in use); > 0 runs the eager loop and needs a model with a ``cell`` whose state
+            has an ``h`` (see :func:`recnets.analysis.gradients.norm_preserving_penalty`).
         loss_reduction: ``"mean"``: the mean negative log-likelihood per scored step; ``"sum"``: each
             sequence's sum of per-step losses (eq. 10.14), averaged over the batch.
         tbptt_steps: 0 = full back-propagation through time; k > 0 cuts each equal-length batch into
@@ -48,7 +51,7 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show a tqdm progress bar.
 
-    Book: 10.2.2 (eqs. 10.12-10.14; truncated BPTT), 10.11.1 (clipping).
+    Book: 10.2.2 (eqs. 10.12-10.14; truncated BPTT), 10.11.1 (clipping), 10.11.2 (Ω).
     """
 
     steps: int = 1000
@@ -59,6 +62,7 @@ class TrainConfig:
     warmup_steps: int = 0
     clip_norm: float = 0.0
     clip_value: float = 0.0
+    norm_preserving_weight: float = 0.0
     loss_reduction: str = "mean"
     tbptt_steps: int = 0
     eval_every: int = 100
@@ -80,6 +84,8 @@ class TrainConfig:
         _check_int("warmup_steps", self.warmup_steps, minimum=0)
         _check_real("clip_norm", self.clip_norm, "a finite number >= 0 (0 = off)", lambda v: v >= 0)
         _check_real("clip_value", self.clip_value, "a finite number >= 0 (0 = off)", lambda v: v >= 0)
+        _check_real("norm_preserving_weight", self.norm_preserving_weight, "a finite number >= 0 (0 = off)",
+                    lambda v: v >= 0)
         _check_choice("loss_reduction", self.loss_reduction, LOSS_REDUCTIONS)
         _check_int("tbptt_steps", self.tbptt_steps, minimum=0)
         _check_int("eval_every", self.eval_every, minimum=0)

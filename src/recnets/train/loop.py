@@ -2,10 +2,11 @@
 
 Book: 10.2.2 (the loss is the sum over time of per-step negative log-likelihoods, eqs. 10.12-10.14,
 minimised by back-propagation through time; truncated, the gradient stops at chunk boundaries while the
-state flows on), 10.11.1 (gradient clipping).
+state flows on), 10.11.1 (gradient clipping), 10.11.2 (the norm-preserving regulariser Ω, as an option).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -18,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from recnets.analysis.gradients import norm_preserving_penalty, recording_states
+from recnets.core.cell import Cell
 from recnets.core.state import detach_state, state_from_flat
 from recnets.tasks.base import Batch, Task
 from recnets.train.checkpoint import (CARRY_PREFIX, LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint,
@@ -141,7 +144,7 @@ class Trainer:
 
     Each step draws ``task.train_batch(step)`` (a pure function of the step number, so a resumed run sees
     the batches it would have seen), runs the model, turns ``task.loss`` into the configured reduction,
-    back-propagates, clips and updates. For ``task.streaming`` tasks the final state is carried, without
+    adds ``norm_preserving_weight`` · Ω when that is > 0, back-propagates, clips and updates. For ``task.streaming`` tasks the final state is carried, without
     its graph, from one batch to the next; with ``tbptt_steps`` every batch is cut into chunks with one
     update each. Scalars leave the device only every ``log_every`` steps.
 
@@ -163,13 +166,16 @@ class Trainer:
         carry: the carried state of a streaming task (None otherwise).
         early_stopping: an :class:`EarlyStopping`.
 
-    Book: 10.2.2 (eqs. 10.12-10.14, truncated BPTT), 10.11.1 (clipping).
+    Book: 10.2.2 (eqs. 10.12-10.14, truncated BPTT), 10.11.1 (clipping), 10.11.2 (Ω).
     """
 
     def __init__(self, model: nn.Module, task: Task, config: TrainConfig, run_dir: str | os.PathLike, *,
                  run_config: dict[str, Any] | None = None, callbacks: Iterable[Any] = ()) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+        if config.norm_preserving_weight > 0 and not isinstance(getattr(model, "cell", None), Cell):
+            raise ValueError(f"norm_preserving_weight: expected 0 for a model without a Cell as its 'cell' "
+                             f"attribute ({type(model).__name__}), got {config.norm_preserving_weight}")
         self.config = config
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
@@ -300,9 +306,14 @@ class Trainer:
         for chunk in chunks:
             chunk = chunk.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            outputs, final = self.model(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
+            weight = self.config.norm_preserving_weight
+            with recording_states(self.model) if weight else contextlib.nullcontext() as records:
+                outputs, final = self.model(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
             total, count = self.task.loss(outputs, chunk)
-            self._reduced(total, count, chunk.inputs.shape[0]).backward()
+            loss = self._reduced(total, count, chunk.inputs.shape[0])
+            if weight:
+                loss = loss + weight * norm_preserving_penalty(loss, records, self.model.cell)  # Book 10.11.2
+            loss.backward()
             norm = clip_gradients_lazily(self.model.parameters(), max_norm=self.config.clip_norm,
                                          max_value=self.config.clip_value)
             self.optimizer.step()
