@@ -8,9 +8,9 @@ import torch
 
 from conftest import assert_exact
 from linear_cell import LinearCell
-from recnets.analysis import (bptt_gradients, gradient_norm_by_lag, hidden_gradients, last_step_loss,
-                              norm_preserving_penalty, recorded_unroll, recording_states)
-from recnets.cells import ElmanCell, LSTMCell
+from recnets.analysis import (bptt_gradients, gradient_norm_by_lag, hidden_gradients, jacobian_singular_values,
+                              last_step_loss, norm_preserving_penalty, recorded_unroll, recording_states)
+from recnets.cells import ElmanCell, LSTMCell, cell_names, make_cell
 from recnets.core import Hidden
 from recnets.nets import OutputEveryStep, OutputToHidden, SequenceToOne
 from recnets.tasks.base import sequence_nll
@@ -192,3 +192,42 @@ def test_recorded_unroll_equals_unroll():
     assert_exact(final.h, expected_final.h)
     assert len(records) == T
     assert_exact(torch.stack([r.new_state.h for r in records], 1), expected)
+
+
+@pytest.mark.parametrize("name", cell_names())
+def test_every_registered_cell_gradient_by_lag_equals_its_jacobian_products(name):
+    """L = L(τ): ∂L/∂h(τ - k) = ∂L/∂h(τ) · ∂h(τ)/∂h(τ-k), autograd on the whole graph against the step-wise
+    products of ``jacobian_singular_values``; and ∂L/∂h(τ) = Vᵀ(softmax(o(τ)) - onehot(y(τ))) (eq. 10.19)."""
+    cell = make_cell(name, D, H, dtype=torch.float64)
+    model = OutputEveryStep(cell, O).to(torch.float64)
+    xs, targets = torch.randn(B, T, D, **F64), torch.randint(0, O, (B, T))
+    result = hidden_gradients(model, xs, lambda o: last_step_loss(o, targets))
+    with torch.no_grad(), recording_states(model) as records:
+        model(xs)
+    spectrum = jacobian_singular_values(cell, records, keep_products=True)
+    g = result.grad_h[:, -1]  # (B, H)
+    probabilities = torch.softmax(result.outputs[:, -1], -1)
+    one_hot = torch.nn.functional.one_hot(targets[:, -1], O).double()
+    assert_exact(g, (probabilities - one_hot) @ model.readout.V.detach())
+    for k in range(1, T):
+        assert_exact(result.grad_h[:, T - 1 - k], torch.einsum("bi,bij->bj", g, spectrum.products[:, k - 1]))
+    assert float(result.grad_h[:, 0].abs().max()) > 0
+
+
+def test_norm_preserving_penalty_reads_h_through_a_delay_line():
+    """Skip-in-time cell (delay 3): ∂h(k+1)/∂h(k) = diag(1 - h(k+1)²) W, the delay line's older states held."""
+    from recnets.cells import SkipTimeCell
+
+    cell = SkipTimeCell(D, H, delay=3, dtype=torch.float64)
+    model = OutputEveryStep(cell, O).to(torch.float64)
+    xs, targets = torch.randn(B, T, D, **F64), torch.randint(0, O, (B, T))
+    with recording_states(model) as records:
+        outputs, _ = model(xs)
+    loss = sequence_nll(outputs, targets, None)[0]
+    omega = norm_preserving_penalty(loss, records, cell)
+    grads = torch.autograd.grad(loss, [r.y for r in records], retain_graph=True)
+    expected = 0.0
+    for record, g in zip(records, grads):
+        flow = (g * (1 - record.y.detach() ** 2)) @ cell.W.detach()  # (B, H)
+        expected += float(((flow.norm(dim=1) / g.norm(dim=1) - 1) ** 2).sum())
+    assert abs(float(omega.detach()) - expected / B) < 1e-10

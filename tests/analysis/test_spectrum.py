@@ -189,3 +189,28 @@ def test_spectrum_of_unroll_matches_jacobian_when_fused_path_is_bypassed():
     ys, _, _ = recorded_unroll(cell, xs)
     fused, _ = unroll(cell, xs, backend="fused")
     assert_exact(ys, fused, tol=1e-12)
+
+
+def test_hidden_columns_find_h_in_a_state_and_refuse_a_computed_h():
+    from typing import NamedTuple
+
+    from recnets.analysis import hidden_columns
+    from recnets.cells import LSTMState
+
+    class Line(NamedTuple):
+        history: torch.Tensor
+
+        @property
+        def h(self):
+            return self.history[:, 1]
+
+    class Summed(Line):
+        @property
+        def h(self):
+            return self.history.sum(1)
+
+    state = LSTMState(torch.zeros(2, 3), torch.zeros(2, 3))
+    assert hidden_columns(state).tolist() == [0, 1, 2]
+    assert hidden_columns(Line(torch.zeros(2, 3, 4))).tolist() == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match="state: expected its 'h' to be a selection"):
+        hidden_columns(Summed(torch.zeros(2, 3, 4)))

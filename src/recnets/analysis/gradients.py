@@ -7,6 +7,12 @@ The states h(t) of a model are read without touching its cell: while :func:`reco
 the model's ``cell`` is wrapped by a recorder that keeps, for every step, the projected input, the state it
 received and the state it returned, so that autograd can differentiate the loss with respect to each h(t).
 The model runs the eager loop of ``unroll`` meanwhile (the fused kernels expose no per-step states).
+
+h(t) is the tensor the cell emits at step t, y(t), which is h(t) for every registered cell and the node
+through which h(t) reaches both the outputs and the next state (an LSTM's ``state.h``, or the newest entry
+of a skip-in-time cell's delay line); a cell that emits something else is read through its state's ``h``.
+Within a state, h may be a field or a view of one (a delay line's newest entry): :func:`hidden_columns`
+finds its coordinates among the state's floating leaves laid side by side.
 """
 from __future__ import annotations
 
@@ -17,18 +23,22 @@ import torch
 from torch import Tensor, nn
 
 from recnets.core.cell import Cell
+from recnets.core.state import tree_leaves, tree_map
 from recnets.core.unroll import unroll
 
 __all__ = ["StepRecord", "HiddenGradients", "LagProfile", "recording_states", "recorded_unroll", "hidden_gradients",
-           "last_step_loss", "gradient_norm_by_lag", "norm_preserving_penalty"]
+           "last_step_loss", "gradient_norm_by_lag", "norm_preserving_penalty", "flat_state", "state_from_flat_rows",
+           "hidden_columns"]
 
 
 class StepRecord(NamedTuple):
-    """One recorded transition: ``px`` (B, P) the projected input, ``state`` s(t-1), ``new_state`` s(t)."""
+    """One recorded transition: ``px`` (B, P) the projected input, ``state`` s(t-1), ``new_state`` s(t), and
+    ``y`` what the cell emitted (h(t) for every registered cell)."""
 
     px: Tensor
     state: Any
     new_state: Any
+    y: Any
 
 
 class HiddenGradients(NamedTuple):
@@ -36,7 +46,7 @@ class HiddenGradients(NamedTuple):
 
     Fields:
         loss: L, ().
-        h: h(1..T), (B, T, H): each step's ``h`` as the cell returned it (before masking by lengths).
+        h: h(1..T), (B, T, H): each step's h as the cell emitted it (before masking by lengths).
         grad_h: ∂L/∂h(t), (B, T, H): through every later step and the outputs; zero past each length.
         outputs: the model's outputs, detached.
     """
@@ -87,7 +97,7 @@ class _RecordingCell(Cell):
 
     def step(self, px_t: Tensor, state: Any, context: Any = None) -> tuple[Any, Any]:
         y_t, new_state = self.inner.step(px_t, state, context)
-        self.records.append(StepRecord(px_t, state, new_state))
+        self.records.append(StepRecord(px_t, state, new_state, y_t))
         return y_t, new_state
 
 
@@ -133,6 +143,68 @@ def recorded_unroll(cell: Cell, xs: Tensor, state: Any = None, *,
     return ys, final, records
 
 
+def flat_state(state: Any) -> Tensor:
+    """The floating leaves of a state side by side, each row one sequence: (B, S).
+
+    Book: 10.1 (the state s(t) as one vector).
+    """
+    leaves = [leaf for leaf in tree_leaves(state) if leaf.is_floating_point()]
+    return torch.cat([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], 1)
+
+
+def state_from_flat_rows(flat: Tensor, template: Any) -> Any:
+    """A state like ``template`` whose floating leaves are read from ``flat`` (B, S); other leaves kept.
+
+    Book: 10.1.
+    """
+    offset = 0
+
+    def take(leaf: Tensor) -> Tensor:
+        nonlocal offset
+        if not leaf.is_floating_point():
+            return leaf
+        width = leaf[0].numel()
+        piece = flat[:, offset:offset + width].reshape(flat.shape[0], *leaf.shape[1:])
+        offset += width
+        return piece
+
+    return tree_map(take, template)
+
+
+def hidden_columns(state: Any) -> Tensor:
+    """The coordinates of ``state.h`` within :func:`flat_state`'s layout, (H,) int64.
+
+    ``h`` may be a field or any selection of the state's entries (a property returning a view): the flat
+    vector 0, 1, ..., S-1 is put in the state's place and ``h`` read from it (and, to tell a selection from
+    a computation, the vector of their squares).
+
+    Raises:
+        ValueError: the state has no ``h``, or its ``h`` is not a selection of the state's entries.
+
+    Book: 10.7.
+    """
+    hidden = _hidden(state, "state")
+    width = flat_state(state).shape[1]
+    probe = torch.arange(width, dtype=torch.float64, device=hidden.device).expand(hidden.shape[0], width)
+    read = _hidden(state_from_flat_rows(probe, state), "state")[0].reshape(-1)  # (H,)
+    squared = _hidden(state_from_flat_rows(probe ** 2, state), "state")[0].reshape(-1)  # a selection commutes
+    columns = read.round().long()
+    if read.numel() != hidden[0].numel() or not torch.equal(columns.double(), read) \
+            or not torch.equal(squared, read ** 2) or columns.unique().numel() != columns.numel() \
+            or bool((columns < 0).any()) or bool((columns >= width).any()):
+        raise ValueError(f"state: expected its 'h' to be a selection of the state's entries, got one computed "
+                         f"from them in {type(state).__name__}")
+    return columns
+
+
+def _emitted_h(record: StepRecord) -> Tensor:
+    """h(t) as the node that feeds both the outputs and the next state: y(t) when it is h-shaped."""
+    hidden = _hidden(record.new_state, "model")
+    if isinstance(record.y, Tensor) and record.y.shape == hidden.shape:
+        return record.y
+    return hidden
+
+
 def _hidden(state: Any, where: str) -> Tensor:
     """The ``h`` leaf of a state (a NamedTuple with an ``h`` field)."""
     hidden = getattr(state, "h", None)
@@ -170,7 +242,7 @@ def hidden_gradients(model: nn.Module, inputs: Tensor, loss_fn: Callable[[Any], 
     if not records:
         raise ValueError(f"model: expected its forward to unroll model.cell, got no recorded step from "
                          f"{type(model).__name__}")
-    hs = [_hidden(record.new_state, "model") for record in records]
+    hs = [_emitted_h(record) for record in records]
     loss = loss_fn(outputs)
     if not isinstance(loss, Tensor) or loss.dim() != 0:
         raise ValueError(f"loss_fn: expected a scalar tensor, got {type(loss).__name__} "
@@ -256,32 +328,29 @@ def norm_preserving_penalty(loss: Tensor, records: list[StepRecord], cell: Cell)
 
     Book: 10.11.2 (regularising to encourage information flow; Pascanu, Mikolov & Bengio 2013, eq. 9).
     Deviations: as in the paper, ∂L/∂h(k+1) is held constant when Ω is differentiated, and so is h(k): Ω's
-    gradient is its immediate partial derivative through one step's Jacobian (the paper's ∂⁺). Each
+    gradient is its immediate partial derivative through one step's Jacobian (the paper's ∂⁺); the other
+    entries of s(k) (an LSTM's c, a delay line's older states) are held fixed in ∂h(k+1)/∂h(k). Each
     sequence has its own Ω (its rows of ∂L/∂h); the batch's Ω is their mean. Terms whose ∂L/∂h(k+1) is
     zero (past a sequence's end) are left out. k runs over every recorded step, the first from the
     state the forward started with.
     """
     if not records:
         raise ValueError("records: expected the recorded steps of a forward pass, got none")
-    hs = [_hidden(record.new_state, "cell") for record in records]
+    hs = [_emitted_h(record) for record in records]
     grads = torch.autograd.grad(loss, hs, retain_graph=True, allow_unused=True, materialize_grads=True)
     batch = hs[0].shape[0]
+    columns = hidden_columns(records[0].state)  # (H,): where h(k) sits in the flat state
     penalty = hs[0].new_zeros(())
     for record, grad_next in zip(records, grads):
-        state = _fixed_state(record.state)
-        _, new_state = cell.step(record.px, state)
+        flat_in = flat_state(record.state).detach().requires_grad_()  # (B, S): s(k) held fixed
+        y_next, new_state = cell.step(record.px, state_from_flat_rows(flat_in, record.state))
+        h_next = _emitted_h(StepRecord(record.px, record.state, new_state, y_next))
         # ∂L/∂h(k+1) · ∂h(k+1)/∂h(k): a vector-Jacobian product through one step, kept differentiable
-        flow, = torch.autograd.grad(new_state.h, state.h, grad_outputs=grad_next, create_graph=True)  # (B, H)
+        flow, = torch.autograd.grad(h_next, flat_in, grad_outputs=grad_next, create_graph=True)
+        flow = flow[:, columns]  # (B, H)
         grad_norm = torch.linalg.vector_norm(grad_next, dim=-1)  # (B,)
         flow_norm = torch.linalg.vector_norm(flow, dim=-1)  # (B,)
         scored = grad_norm > 0
         ratio = flow_norm / torch.where(scored, grad_norm, torch.ones_like(grad_norm))
         penalty = penalty + torch.where(scored, (ratio - 1) ** 2, torch.zeros_like(ratio)).sum()
     return penalty / batch
-
-
-def _fixed_state(state: Any) -> Any:
-    """``state`` cut from its graph, its ``h`` a fresh leaf requiring grad: one step at a fixed s(k)."""
-    leaves = {name: value.detach() for name, value in zip(state._fields, state) if isinstance(value, Tensor)}
-    leaves["h"] = leaves["h"].requires_grad_()
-    return state._replace(**leaves)

@@ -18,13 +18,13 @@ from typing import Any, Iterable, NamedTuple
 import torch
 from torch import Tensor
 
-from recnets.analysis.gradients import StepRecord
+from recnets.analysis.gradients import StepRecord, flat_state, hidden_columns, state_from_flat_rows
 from recnets.cells.book_gru import BookGRUCell
 from recnets.cells.book_lstm import BookLSTMCell
 from recnets.cells.gru import GRUCell
 from recnets.cells.lstm import LSTMCell
 from recnets.core.cell import Cell
-from recnets.core.state import tree_leaves, tree_map
+from recnets.core.state import tree_map
 
 __all__ = ["recurrent_blocks", "eigenvalues", "spectral_radius", "JacobianSpectrum", "jacobian_singular_values",
            "SpectrumTracker", "read_spectrum_history", "SPECTRUM_FILE"]
@@ -116,43 +116,6 @@ class JacobianSpectrum(NamedTuple):
     products: Tensor | None
 
 
-def _flat(state: Any) -> Tensor:
-    """The floating leaves of a state side by side: (B, S)."""
-    leaves = [leaf for leaf in tree_leaves(state) if leaf.is_floating_point()]
-    return torch.cat([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], 1)
-
-
-def _unflat(flat: Tensor, template: Any) -> Any:
-    """A state like ``template`` whose floating leaves are read from ``flat`` (B, S); other leaves kept."""
-    offset = 0
-
-    def take(leaf: Tensor) -> Tensor:
-        nonlocal offset
-        if not leaf.is_floating_point():
-            return leaf
-        width = leaf[0].numel()
-        piece = flat[:, offset:offset + width].reshape(leaf.shape)
-        offset += width
-        return piece
-
-    return tree_map(take, template)
-
-
-def _h_columns(state: Any) -> slice:
-    """Where the ``h`` leaf sits in :func:`_flat`'s layout."""
-    hidden = getattr(state, "h", None)
-    if not isinstance(hidden, Tensor):
-        raise ValueError(f"records: expected states with an 'h' field, got {type(state).__name__}"
-                         f"{getattr(state, '_fields', '')}")
-    offset = 0
-    for leaf in tree_leaves(state):
-        if leaf is hidden:
-            return slice(offset, offset + hidden[0].numel())
-        if leaf.is_floating_point():
-            offset += leaf[0].numel()
-    raise ValueError("records: the state's 'h' is not one of its leaves")
-
-
 def jacobian_singular_values(cell: Cell, records: list[StepRecord], *, lags: Iterable[int] | None = None,
                              keep_products: bool = False) -> JacobianSpectrum:
     """Singular values of ∂h(τ)/∂h(τ-k), τ the last recorded step, for k = 1..T (or the given lags).
@@ -176,8 +139,8 @@ def jacobian_singular_values(cell: Cell, records: list[StepRecord], *, lags: Ite
         :class:`JacobianSpectrum`.
 
     Book: 10.7, eq. 10.36 (a product of Jacobians over k steps) and eqs. 10.38-10.39 (W^k for a linear one).
-    Deviations: ∂h(τ)/∂h(τ-k) holds the other state leaves at τ-k (an LSTM's c) fixed; the book's
-    analysis has h alone.
+    Deviations: ∂h(τ)/∂h(τ-k) holds the other state entries at τ-k (an LSTM's c, a delay line's older
+    states) fixed; the book's analysis has h alone.
     """
     if not records:
         raise ValueError("records: expected at least one recorded step, got none")
@@ -186,26 +149,25 @@ def jacobian_singular_values(cell: Cell, records: list[StepRecord], *, lags: Ite
     if not chosen or chosen[0] < 1 or chosen[-1] > steps:
         raise ValueError(f"lags: expected lags in [1, {steps}], got {chosen}")
     last = records[-1].new_state
-    rows = _h_columns(last)
-    reference = _flat(last)  # (B, S)
+    rows = hidden_columns(last)  # (H,)
+    reference = flat_state(last)  # (B, S)
     batch, width = reference.shape
-    hidden = rows.stop - rows.start
+    hidden = rows.numel()
     product = reference.new_zeros(hidden, batch, width)  # (H, B, S): ∂h(τ)/∂s(τ), one cotangent per row of h
-    product[:, :, rows] = torch.eye(hidden, dtype=reference.dtype, device=reference.device).unsqueeze(1)
+    product[torch.arange(hidden), :, rows] = 1.0
     values, kept, wanted = [], [], set(chosen)
     for k in range(1, chosen[-1] + 1):
         record = records[steps - k]
-        columns = _h_columns(record.state)
         # the H cotangents ride in the batch: the step runs on H copies of the B rows, (H·B, ...)
         repeated = tree_map(lambda leaf: leaf.detach().repeat(hidden, *([1] * (leaf.dim() - 1))), record.state)
-        flat_in = _flat(repeated).requires_grad_()  # (H·B, S)
+        flat_in = flat_state(repeated).requires_grad_()  # (H·B, S)
         with torch.enable_grad():
-            _, new_state = cell.step(record.px.detach().repeat(hidden, 1), _unflat(flat_in, repeated))
-            flat_out = _flat(new_state)  # (H·B, S)
+            _, new_state = cell.step(record.px.detach().repeat(hidden, 1), state_from_flat_rows(flat_in, repeated))
+            flat_out = flat_state(new_state)  # (H·B, S)
             product, = torch.autograd.grad(flat_out, flat_in, grad_outputs=product.reshape(hidden * batch, width))
         product = product.view(hidden, batch, width)  # (H, B, S): ∂h(τ)/∂s(τ-k)
         if k in wanted:
-            block = product[:, :, columns].transpose(0, 1)  # (B, H, H): ∂h(τ)/∂h(τ-k)
+            block = product[:, :, hidden_columns(record.state)].transpose(0, 1)  # (B, H, H): ∂h(τ)/∂h(τ-k)
             values.append(torch.linalg.svdvals(block))  # (B, H)
             if keep_products:
                 kept.append(block)
