@@ -132,3 +132,19 @@ def test_checkpoint_of_another_model(trained, tmp_path, capsys):
     (other / "config.json").write_text(json.dumps(config))
     assert main(["sample", str(other)]) == 2
     one_line_error(capsys, "shape")
+
+
+def test_diagnose_writes_plots_and_numbers(trained, tmp_path, capsys):
+    out = tmp_path / "diagnostics"
+    assert main(["diagnose", str(trained), "--out", str(out), "--batch-size", "2", "--steps", "12"]) == 0
+    printed = capsys.readouterr().out
+    assert "spectral radius" in printed and "||dL/dh(t)||" in printed
+    for name in ("gradient_norms.png", "eigenvalues.png", "jacobian_singular_values.png", "diagnostics.json"):
+        assert (out / name).stat().st_size > 100, name
+    saved = json.loads((out / "diagnostics.json").read_text())
+    assert saved["step"] == 20 and saved["cell"] == "LSTMCell"
+
+
+def test_diagnose_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["diagnose", str(tmp_path)]) == 2
+    one_line_error(capsys, "run")

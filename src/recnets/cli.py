@@ -1,4 +1,4 @@
-"""The command line: ``recnets train | sample | eval | reproduce | list``.
+"""The command line: ``recnets train | sample | eval | reproduce | diagnose | list``.
 
 A user's mistake (a missing file, an unknown name or key, a bad value, a corrupt checkpoint) ends in one
 line on stderr and exit status 2, never a traceback.
@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=Path, help="run folder (default: runs/reproduce-NAME-DATE-TIME)")
     reproduce.add_argument("--publish", action="store_true", help="copy the summary to results/ (full runs)")
     reproduce.add_argument("--no-progress", action="store_true")
+
+    diagnose = commands.add_parser("diagnose", help="long-term-dependency diagnostics of a trained run (10.7)",
+                                   description="Gradient norm against time lag, singular values of Jacobian "
+                                               "products and the eigenvalues of W, as PNG plots and JSON.")
+    diagnose.add_argument("run", type=Path)
+    diagnose.add_argument("--out", type=Path, help="output folder (default: RUN/diagnostics)")
+    diagnose.add_argument("--batch-size", type=int, default=8)
+    diagnose.add_argument("--steps", type=int, default=200, help="sequence length of the probe batch")
 
     commands.add_parser("list", help="cells, jobs and experiments")
     return parser
@@ -134,6 +142,20 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagnose(args: argparse.Namespace) -> int:
+    from recnets.analysis.diagnose import diagnose_run
+
+    result = diagnose_run(args.run, args.out, batch_size=args.batch_size, steps=args.steps)
+    gradient = result["gradient_norm"]
+    print(f"{result['cell']} of {result['run']} at step {result['step']}:")
+    print("  spectral radius of each recurrent block: "
+          + ", ".join(f"{name} {value:.3f}" for name, value in result["spectral_radius"].items()))
+    print(f"  ||dL/dh(t)|| at lag 0: {gradient['lag_0']:.3e}, at lag {gradient['largest_lag']}: "
+          f"{gradient['at_largest_lag']:.3e} (log slope {gradient['log_slope_per_step']:.3f} per step)")
+    print("  written: " + ", ".join(str(path) for path in result["files"]))
+    return 0
+
+
 def _list() -> int:
     from recnets.cells.registry import CELLS
     from recnets.experiments.registry import EXPERIMENTS
@@ -165,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "diagnose":
+            return _diagnose(args)
         return _list()
     except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
         message = " ".join(str(error).split())
