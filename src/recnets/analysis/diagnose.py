@@ -5,6 +5,7 @@ of the Jacobian products ∂h(τ)/∂h(τ-k), and the eigenvalues of W with the 
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -47,8 +48,12 @@ def diagnose_model(model: nn.Module, batch: Any, out_dir: str | os.PathLike, *,
     L is the loss of each sequence's last real step (:func:`~recnets.analysis.gradients.last_step_loss`),
     so ‖∂L/∂h(τ - k)‖ is what reaches k steps back. The Jacobian products run over the first
     ``min(lengths)`` steps of the first ``jacobian_sequences`` sequences, back from the last of those steps
-    (they cost H vector-Jacobian products per step and an SVD per lag: measured ~5 s for an LSTM with
-    H = 256, T = 200 and two sequences on a busy 2-core CPU).
+    (they cost H vector-Jacobian products per step and an SVD per lag: the whole call measured 19 s for an
+    LSTM of H = 256, T = 200 on one thread of a busy 2-core CPU, and 80 s with two threads competing with
+    other processes there).
+
+    Deviations: the Jacobian products are taken in float64 on a copy of the model, whatever its dtype: over
+    a hundred steps the singular values spread over many more than float32's seven digits.
 
     Args:
         model: a design-pattern network (``OutputEveryStep``, ``SequenceToOne``, ...) whose cell's state has
@@ -81,10 +86,12 @@ def diagnose_model(model: nn.Module, batch: Any, out_dir: str | os.PathLike, *,
                                      lengths=batch.lengths, targets=batch.targets)
         profile = gradient_norm_by_lag(gradients.grad_h, batch.lengths)
         dense = batch.inputs.shape[1] if batch.lengths is None else int(batch.lengths.min())
-        with torch.no_grad(), recording_states(model) as records:
-            model(batch.inputs[:jacobian_sequences, :dense])
+        exact = copy.deepcopy(model).double()  # float64: products of hundreds of Jacobians span > 1e7
+        inputs = batch.inputs[:jacobian_sequences, :dense]
+        with torch.no_grad(), recording_states(exact) as records:
+            exact(inputs.double() if inputs.is_floating_point() else inputs)
         chosen = _default_lags(dense) if lags is None else list(lags)
-        jacobians = jacobian_singular_values(model.cell, records, lags=chosen)
+        jacobians = jacobian_singular_values(exact.cell, records, lags=chosen)
     finally:
         model.train(was_training)
     spectra = {name: eigenvalues(W.double()) for name, W in recurrent_blocks(model.cell).items()}

@@ -132,20 +132,26 @@ def plot_singular_values(spectrum: JacobianSpectrum, path: str | os.PathLike, *,
     Args:
         spectrum: a :class:`JacobianSpectrum`.
         path: the PNG to write (``.json``: ``lag`` and ``log_singular_values`` (B, L, H) nested lists, with
-            ``log_norm``, the batch mean of log σ_max, per lag).
+            ``log_norm``, the batch mean of log σ_max, per lag). Singular values below eps · H · σ_max of
+            their product (rounding noise in the SVD) are kept in the JSON but not drawn; the mean of a
+            curve is drawn only where every sequence's value is resolved.
 
     Returns:
         The PNG's path.
 
     Book: 10.7, eq. 10.36.
     """
-    logs = spectrum.singular_values.detach().double().clamp_min(1e-300).log()  # (B, L, H)
+    sigma = spectrum.singular_values.detach()
+    logs = sigma.double().clamp_min(1e-300).log()  # (B, L, H)
     lags = spectrum.lags.tolist()
     hidden = logs.shape[-1]
+    # below eps · σ_max a computed singular value is rounding noise: those points are not drawn
+    floor = logs[:, :, :1] + math.log(torch.finfo(sigma.dtype).eps * hidden)  # (B, L, 1)
+    resolved = torch.where(logs > floor, logs, torch.full_like(logs, math.nan))
     figure = _figure()
     axes = figure.add_subplot()
     for index, label in ((0, "largest σ (log-norm)"), (hidden // 2, "median σ"), (hidden - 1, "smallest σ")):
-        axes.plot(lags, logs[:, :, index].mean(0).tolist(), "o-" if len(lags) < 30 else "-", markersize=3,
+        axes.plot(lags, resolved[:, :, index].mean(0).tolist(), "o-" if len(lags) < 30 else "-", markersize=3,
                   label=label)
     axes.set_xlabel("k")
     axes.set_ylabel("log σ(∂h(τ)/∂h(τ-k)), mean over sequences")
