@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -45,6 +46,9 @@ def test_one_sgd_step_descends_the_loss_plus_the_weighted_penalty(tmp_path):
     for after, before in zip(model.parameters(), reference.parameters()):
         expected = before.detach() - lr * before.grad
         assert float((after.detach() - expected).abs().max()) <= 1e-12
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train = [record for record in records if record["split"] == "train"]
+    assert train[-1]["norm_penalty"] == pytest.approx(float(omega.detach()), rel=1e-12)
 
 
 def test_training_changes_only_when_the_weight_is_positive(tmp_path, monkeypatch):
@@ -65,6 +69,9 @@ def test_training_changes_only_when_the_weight_is_positive(tmp_path, monkeypatch
         Trainer(model, task, config, tmp_path / str(weight)).fit()
         finals[weight] = [p.detach().clone() for p in model.parameters()]
     assert not all(torch.equal(a, b) for a, b in zip(finals[0.0], finals[0.5]))
+    for weight, logged in ((0.0, False), (0.5, True)):
+        lines = (tmp_path / str(weight) / "metrics.jsonl").read_text().splitlines()
+        assert all(("norm_penalty" in json.loads(line)) == logged for line in lines if '"train"' in line)
     assert all(bool(torch.isfinite(p).all()) for p in finals[0.5])
 
 

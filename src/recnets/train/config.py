@@ -35,7 +35,8 @@ class TrainConfig:
         clip_value: clip every gradient element to [-clip_value, clip_value] (0 = off).
         norm_preserving_weight: weight of Pascanu et al.'s regulariser Ω added to the loss (0 = off, the
             fused kernels stay in use); > 0 runs the eager loop and needs a model with a ``cell`` whose state
-            has an ``h`` (see :func:`recnets.analysis.gradients.norm_preserving_penalty`).
+            has an ``h`` (see :func:`recnets.analysis.gradients.norm_preserving_penalty`); training records
+            then hold ``norm_penalty``, the mean Ω per update before its weight.
         loss_reduction: ``"mean"``: the mean negative log-likelihood per scored step; ``"sum"``: each
             sequence's sum of per-step losses (eq. 10.14), averaged over the batch.
         tbptt_steps: 0 = full back-propagation through time; k > 0 cuts each equal-length batch into

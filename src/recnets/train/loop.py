@@ -312,7 +312,9 @@ class Trainer:
             total, count = self.task.loss(outputs, chunk)
             loss = self._reduced(total, count, chunk.inputs.shape[0])
             if weight:
-                loss = loss + weight * norm_preserving_penalty(loss, records, self.model.cell)  # Book 10.11.2
+                penalty = norm_preserving_penalty(loss, records, self.model.cell)  # Ω, Book 10.11.2
+                self._window_penalty += penalty.detach()
+                loss = loss + weight * penalty
             loss.backward()
             norm = clip_gradients_lazily(self.model.parameters(), max_norm=self.config.clip_norm,
                                          max_value=self.config.clip_value)
@@ -331,6 +333,7 @@ class Trainer:
     def _reset_window(self) -> None:
         self._window_loss = torch.zeros((), dtype=torch.float64, device=self.device)
         self._window_norm = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._window_penalty = torch.zeros((), dtype=torch.float64, device=self.device)
         self._window_count = 0
         self._window_updates = 0
         self._window_started = time.monotonic()
@@ -345,14 +348,16 @@ class Trainer:
         """Write the training record of the steps since the last one (the only device sync of the loop)."""
         if not self._window_updates:
             return
-        loss_sum, norm_sum, bad = torch.stack([self._window_loss, self._window_norm,
-                                               self._bad_step.to(torch.float64)]).tolist()
+        loss_sum, norm_sum, penalty_sum, bad = torch.stack([self._window_loss, self._window_norm, self._window_penalty,
+                                                            self._bad_step.to(torch.float64)]).tolist()
         if bad >= 0:
             self._raise_if_nonfinite()
         elapsed = max(time.monotonic() - self._window_started, 1e-9)
         record = {"step": step, "split": "train", "loss": loss_sum / max(self._window_count, 1),
                   "tokens_per_s": self._window_count / elapsed, "grad_norm": norm_sum / self._window_updates,
                   "seconds": self._seconds()}
+        if self.config.norm_preserving_weight:
+            record["norm_penalty"] = penalty_sum / self._window_updates  # Ω per update, before its weight
         self.logbook.append(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}", tokens_per_s=f"{record['tokens_per_s']:.0f}")
         self._reset_window()
