@@ -150,8 +150,9 @@ def _diagnose(args: argparse.Namespace) -> int:
     print(f"{result['cell']} of {result['run']} at step {result['step']}:")
     print("  spectral radius of each recurrent block: "
           + ", ".join(f"{name} {value:.3f}" for name, value in result["spectral_radius"].items()))
+    slope = gradient["log_slope_per_step"]
     print(f"  ||dL/dh(t)|| at lag 0: {gradient['lag_0']:.3e}, at lag {gradient['largest_lag']}: "
-          f"{gradient['at_largest_lag']:.3e} (log slope {gradient['log_slope_per_step']:.3f} per step)")
+          f"{gradient['at_largest_lag']:.3e}" + ("" if slope is None else f" (log slope {slope:.3f} per step)"))
     print("  written: " + ", ".join(str(path) for path in result["files"]))
     return 0
 
