@@ -32,6 +32,8 @@ def test_render_puts_ours_beside_the_paper_with_status():
     summary = make_summary(name="toy", title="a toy", book="10.2", budget="none",
                            rows=[Row("ours vs paper", 0.5, unit="bpc", paper=0.25, source="Someone 2000", status="V"),
                                  Row("floor", 1.0, unit="bpc")], quick=False, wall_seconds=1.0)
+    summary["checks"] = {"ours beats the floor": True, "ours beats the paper": False}
     text = render_results([summary])
+    assert "- held: ours beats the floor" in text and "- FAILED: ours beats the paper" in text
     assert "| ours vs paper | 0.5 bpc | 0.25 | Someone 2000 | V |" in text
     assert "| floor | 1 bpc | — | — | — |" in text

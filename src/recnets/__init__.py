@@ -1,7 +1,9 @@
 """recnets: every model of Chapter 10 of Goodfellow, Bengio & Courville, *Deep Learning*."""
-from recnets.cells import BookGRUCell, BookLSTMCell, ElmanCell, GRUCell, LSTMCell, LSTMState
+from recnets.cells import (BookGRUCell, BookLSTMCell, ClockworkCell, DeepTransitionCell, ElmanCell, GRUCell,
+                           LeakyCell, LSTMCell, LSTMState, SkipTimeCell, identity_relu_rnn)
 from recnets.core import Cell, Hidden, detach_state, mask_state, reorder_state, tree_map, unroll
 
 __version__ = "0.1.0"
 __all__ = ["Cell", "Hidden", "unroll", "tree_map", "mask_state", "detach_state", "reorder_state",
-           "ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell"]
+           "ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "BookGRUCell", "LeakyCell",
+           "SkipTimeCell", "ClockworkCell", "DeepTransitionCell", "identity_relu_rnn"]

@@ -60,6 +60,9 @@ def render_results(summaries: list[dict[str, Any]], pending: list[tuple[str, str
             ours = _number(row.get("ours"))
             parts.append(f"| {row['what']} | {ours}{unit if ours != '—' else ''} | {_number(row.get('paper'))} | "
                          f"{row.get('source') or '—'} | {row.get('status') or '—'} |")
+        if summary.get("checks"):
+            parts.append("\nClaims checked by this run:\n")
+            parts += [f"- {'held' if held else 'FAILED'}: {claim}" for claim, held in summary["checks"].items()]
         if summary.get("notes"):
             parts.append(f"\n{summary['notes']}")
     if pending:
