@@ -143,7 +143,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from recnets.analysis.diagnose import diagnose_run
+    from recnets.experiments.diagnose import diagnose_run
 
     result = diagnose_run(args.run, args.out, batch_size=args.batch_size, steps=args.steps)
     gradient = result["gradient_norm"]

@@ -1,4 +1,4 @@
-"""diagnose_model / diagnose_run and the plots: every PNG has its JSON, and the JSON holds the right numbers."""
+"""diagnose_model / diagnose_run (experiments layer) and the plots: every PNG has its JSON, and the JSON holds the right numbers."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from recnets.analysis import (JacobianSpectrum, LagProfile, diagnose_model, diagnose_run, eigenvalues,
+from recnets.experiments.diagnose import diagnose_run
+from recnets.analysis import (JacobianSpectrum, LagProfile, diagnose_model, eigenvalues,
                               gradient_norm_by_lag, hidden_gradients, last_step_loss, plot_eigenvalues,
                               plot_gradient_norms, plot_singular_values, plot_spectral_radius, recurrent_blocks,
                               spectral_radius)

@@ -1,6 +1,6 @@
 """Diagnostics and reference gradients (Book: 10.2.2, 10.7, 10.11.2)."""
 from recnets.analysis.bptt import BPTTGradients, bptt_gradients
-from recnets.analysis.diagnose import diagnose_model, diagnose_run
+from recnets.analysis.diagnose import diagnose_model, save_diagnostics
 from recnets.analysis.gradients import (HiddenGradients, LagProfile, StepRecord, flat_state, gradient_norm_by_lag,
                                         hidden_columns, hidden_gradients, last_step_loss, norm_preserving_penalty,
                                         recorded_unroll, recording_states, state_from_flat_rows)
@@ -15,4 +15,4 @@ __all__ = ["BPTTGradients", "bptt_gradients",
            "recurrent_blocks", "eigenvalues", "spectral_radius", "JacobianSpectrum", "jacobian_singular_values",
            "SpectrumTracker", "read_spectrum_history",
            "plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius",
-           "diagnose_model", "diagnose_run"]
+           "diagnose_model", "save_diagnostics"]

@@ -1,4 +1,5 @@
-"""One call that writes every long-term-dependency diagnostic of a model: ``recnets diagnose RUN``.
+"""One call that writes every long-term-dependency diagnostic of a model (``recnets diagnose RUN`` reads a
+run folder with ``recnets.experiments.diagnose.diagnose_run`` and calls it).
 
 Book: 10.7 (eqs. 10.36-10.39): the gradient norm ‖∂L(τ)/∂h(t)‖ against the lag τ - t, the singular values
 of the Jacobian products ∂h(τ)/∂h(τ-k), and the eigenvalues of W with the unit circle.
@@ -17,11 +18,10 @@ import torch
 from torch import nn
 
 from recnets.analysis.gradients import gradient_norm_by_lag, hidden_gradients, last_step_loss, recording_states
-from recnets.analysis.plots import plot_eigenvalues, plot_gradient_norms, plot_singular_values, plot_spectral_radius
-from recnets.analysis.spectrum import (SPECTRUM_FILE, eigenvalues, jacobian_singular_values, read_spectrum_history,
-                                       recurrent_blocks)
+from recnets.analysis.plots import plot_eigenvalues, plot_gradient_norms, plot_singular_values
+from recnets.analysis.spectrum import eigenvalues, jacobian_singular_values, recurrent_blocks
 
-__all__ = ["diagnose_model", "diagnose_run", "DIAGNOSTICS_FILE"]
+__all__ = ["diagnose_model", "save_diagnostics", "DIAGNOSTICS_FILE"]
 
 DIAGNOSTICS_FILE = "diagnostics.json"
 
@@ -113,10 +113,10 @@ def diagnose_model(model: nn.Module, batch: Any, out_dir: str | os.PathLike, *,
                           "log_slope_per_step": _decay_per_step(lag_list, norms[:len(lag_list)])},
         "jacobian_log_norm": {"lag": jacobians.lags.tolist(), "mean_log_sigma_max": log_norm},
     }
-    return _write_summary(out_dir, summary)
+    return save_diagnostics(out_dir, summary)
 
 
-def _write_summary(out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+def save_diagnostics(out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """Add ``diagnostics.json`` to the files and write the summary there."""
     summary["files"] = sorted(set(summary["files"]) | {str(out_dir / DIAGNOSTICS_FILE)})
     (out_dir / DIAGNOSTICS_FILE).write_text(json.dumps(_strict(summary), indent=2) + "\n")
@@ -132,55 +132,3 @@ def _strict(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def diagnose_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *, batch_size: int = 8,
-                 steps: int = 200, lags: Iterable[int] | None = None) -> dict[str, Any]:
-    """Diagnose a trained char-LM run on ``batch_size`` windows of ``steps`` held-out characters.
-
-    The windows start at evenly spaced offsets of the run's validation stream. When the run folder holds a
-    ``spectrum.jsonl`` (written during training by ``SpectrumTracker``), its spectral radius against the
-    step is drawn too.
-
-    Args:
-        run_dir: a char-LM run folder (``config.json``, ``vocab.json``, checkpoints).
-        out_dir: where to write; ``run_dir/diagnostics`` when None.
-        batch_size: B, windows (≥ 1).
-        steps: T, characters per window (≥ 1).
-        lags: the Jacobian products' lags; about 24 log-spaced lags from 1 to T when None.
-
-    Returns:
-        :func:`diagnose_model`'s summary, with ``run`` and the checkpoint's ``step`` added.
-
-    Raises:
-        ValueError: a folder that is not a char-LM run, bad sizes, or a validation stream shorter than
-            ``steps + 1`` characters.
-
-    Book: 10.7, eqs. 10.36-10.39.
-    Deviations: this function reads a run folder through ``recnets.experiments.char_lm``, a layer above
-    ``analysis``; it imports it when called, so that importing ``recnets.analysis`` stays free of it.
-    """
-    from recnets.experiments.char_lm import load_char_lm  # the run's loader sits above this layer
-    from recnets.tasks.base import Batch
-    from recnets.tasks.char_corpus import CharLMTask
-
-    for name, value in (("batch_size", batch_size), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    run_dir = Path(run_dir)
-    config, vocabulary, model, step = load_char_lm(run_dir)
-    stream = CharLMTask(config.data, vocabulary=vocabulary).heldout_ids("valid")  # (N,)
-    if stream.size < steps + 1:
-        raise ValueError(f"steps: expected at most {stream.size - 1} (the validation stream has {stream.size} "
-                         f"characters), got {steps}")
-    starts = np.linspace(0, stream.size - steps - 1, batch_size).astype(np.int64)  # (B,)
-    windows = torch.from_numpy(stream[starts[:, None] + np.arange(steps + 1)])  # (B, T + 1)
-    batch = Batch(windows[:, :-1].contiguous(), windows[:, 1:].contiguous())
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "diagnostics"
-    summary = diagnose_model(model, batch, out_dir, lags=lags)
-    history = read_spectrum_history(run_dir / SPECTRUM_FILE)
-    if history:
-        plotted = plot_spectral_radius(history, out_dir / "spectral_radius.png")
-        summary["files"] += [str(plotted), str(plotted.with_suffix(".json"))]
-    summary.update({"run": str(run_dir), "step": step})
-    return _write_summary(out_dir, summary)
