@@ -131,6 +131,7 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
     echo(f"data: {task.describe()['source']} - {corpus.streams['train'].size:,} training characters, "
          f"vocabulary {task.vocab_size}")
     _write_json(run_dir / VOCAB_FILE, task.vocabulary.to_json())
+    torch.manual_seed(config.train.seed)  # the initial weights depend on the seed alone, not on what ran before
     model = build_model(config.model, task.vocab_size)
     parameters = sum(p.numel() for p in model.parameters())
     echo(f"model: {config.model.cell} H={config.model.hidden} D={config.model.embedding}, {parameters:,} parameters")
