@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import sysconfig
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 from torch import Tensor
 
 from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
-from recnets.tasks.floors import WittenBellNgram, compressor_bpc, unigram_bpc
+from recnets.tasks.floors import COMPRESSORS, WittenBellNgram, compressor_bpc, unigram_bpc
 
 __all__ = ["Documents", "stdlib_documents", "text_file_documents", "read_documents", "Vocabulary", "CharLMConfig", "CharLMTask",
            "SKIPPED_DIRECTORIES", "SPLITS"]
@@ -398,7 +397,6 @@ class CharLMTask(Task):
         self._vocabulary = vocabulary
         self.streaming = config.sampling == "streams"
         self._baselines: dict[str, dict[str, float]] = {}
-        self.baseline_seconds: dict[str, dict[str, float]] = {}
 
     @cached_property
     def corpus(self) -> _Corpus:
@@ -507,25 +505,17 @@ class CharLMTask(Task):
             ``bzip2``, ``xz`` (strongest settings, on the UTF-8 text with ``<eos>`` as one NUL byte).
         """
         if split not in self._baselines:
-            corpus, seconds, floors = self.corpus, {}, {}
-            heldout, text, vocab = self.heldout_ids(split), self.heldout_text(split), self.vocab_size
-            clock = time.perf_counter()
-            floors["unigram"] = unigram_bpc(corpus.streams["train"], heldout, vocab)
-            seconds["unigram"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            floors["witten_bell_5gram"] = self._ngram.bits_per_symbol(heldout)  # fitted once, on first use
-            seconds["witten_bell_5gram"] = time.perf_counter() - clock
-            for method in ("gzip", "bzip2", "xz"):
-                clock = time.perf_counter()
-                floors[method] = compressor_bpc(text, method)
-                seconds[method] = time.perf_counter() - clock
-            self._baselines[split], self.baseline_seconds[split] = floors, seconds
+            heldout = self.heldout_ids(split)
+            self._baselines[split] = {
+                "unigram": unigram_bpc(self.corpus.streams["train"], heldout, self.vocab_size),
+                "witten_bell_5gram": self._ngram.bits_per_symbol(heldout),  # fitted once, on first use
+                **self.compressor_baselines(split)}
         return dict(self._baselines[split])
 
     def compressor_baselines(self, split: str = "test") -> dict[str, float]:
         """Only the compressors' bits per character on ``split``'s scored text (no training text needed)."""
         text = self.heldout_text(split)
-        return {method: compressor_bpc(text, method) for method in ("gzip", "bzip2", "xz")}
+        return {method: compressor_bpc(text, method) for method in COMPRESSORS}
 
     @cached_property
     def _ngram(self) -> WittenBellNgram:

@@ -4,8 +4,8 @@
 X, Y}. A sequence of length L (a uniform integer in [100, 110]) starts with E, ends with the trigger B, and
 is otherwise made of random symbols from {a, b, c, d}, except at the relevant positions (1-based), which
 hold X or Y: in 6a t1 ∈ [10, 20] and t2 ∈ [50, 60]; in 6b t1 ∈ [10, 20], t2 ∈ [33, 43], t3 ∈ [66, 76]. The
-class is the order: 6a has 4 classes (XX → Q, XY → R, YX → S, YY → U), 6b 8 (XXX → Q, XXY → R, ...,
-YYY → C), read at the sequence end; cross-entropy; test sets of 2,560 sequences. Checked against the
+class is the order: 6a has 4 classes (XX → Q, XY → R, YX → S, YY → U), 6b 8 (X,X,X → Q, X,X,Y → R, ...,
+Y,Y,Y → C), read at the sequence end; cross-entropy; test sets of 2,560 sequences. Checked against the
 paper's description as recalled and in public transcriptions (status S for the windows of 6a, U for 6b).
 
 Trivial baseline: chance, cross-entropy ln 4 (ln 8) nats and error 3/4 (7/8): the classes are equiprobable
