@@ -143,6 +143,20 @@ def test_diagnose_writes_plots_and_numbers(trained, tmp_path, capsys):
         assert (out / name).stat().st_size > 100, name
     saved = json.loads((out / "diagnostics.json").read_text())
     assert saved["step"] == 20 and saved["cell"] == "LSTMCell"
+    assert (out / "spectral_radius.png").stat().st_size > 100, "the tracked spectrum was not drawn"
+
+
+def test_training_tracks_the_spectrum_of_W(trained):
+    from recnets.analysis.spectrum import eigenvalues, read_spectrum_history, recurrent_blocks
+    from recnets.experiments.char_lm import load_char_lm
+
+    history = read_spectrum_history(trained / "spectrum.jsonl")
+    assert [entry["step"] for entry in history][-1] == 20
+    _, _, model, _ = load_char_lm(trained)
+    final = history[-1]["spectral_radius"]
+    for name, W in recurrent_blocks(model.cell).items():  # the last line is the trained model's own W
+        assert abs(final[name] - float(eigenvalues(W.double()).abs().max())) < 1e-9, name
+    assert (trained / "plots" / "spectral_radius.png").stat().st_size > 100
 
 
 def test_diagnose_a_folder_that_is_not_a_run(tmp_path, capsys):
