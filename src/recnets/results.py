@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_summaries", "render_results", "pending_experiments", "main"]
+__all__ = ["load_summaries", "render_section", "render_results", "pending_experiments", "main"]
 
 HEADER = """# Results
 
@@ -43,28 +43,36 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def render_section(summary: dict[str, Any], *, level: str = "##") -> str:
+    """One experiment's Markdown: title, budget, machine and wall time, the table of ours beside the
+    paper's figures, the claims checked and the notes (a section of ``docs/results.md``, and the run
+    folder's ``report.md``)."""
+    parts = [f"{level} `{summary['name']}`: {summary['title']}\n"]
+    parts.append(f"Book: {summary['book']}. Reproduce: `{summary['command']}`  ")
+    parts.append(f"Budget: {summary['budget']}  ")
+    parts.append(f"Measured on {summary['machine']} with torch {summary['torch']}, "
+                 f"{summary['wall_seconds']:.0f} s wall, {summary['date']}.\n")
+    parts.append("| what | ours | paper | paper source | status |")
+    parts.append("|---|---|---|---|---|")
+    for row in summary["rows"]:
+        unit = f" {row['unit']}" if row.get("unit") else ""
+        ours = _number(row.get("ours"))
+        parts.append(f"| {row['what']} | {ours}{unit if ours != '—' else ''} | {_number(row.get('paper'))} | "
+                     f"{row.get('source') or '—'} | {row.get('status') or '—'} |")
+    if summary.get("checks"):
+        parts.append("\nClaims checked by this run:\n")
+        parts += [f"- {'held' if held else 'FAILED'}: {claim}" for claim, held in summary["checks"].items()]
+    if summary.get("notes"):
+        parts.append(f"\n{summary['notes']}")
+    return "\n".join(parts)
+
+
 def render_results(summaries: list[dict[str, Any]], pending: list[tuple[str, str]] = ()) -> str:
     """The Markdown text of ``docs/results.md`` for ``summaries``, then the registered experiments that have
     no published full run yet (``pending``: (name, title) pairs), so that no row is ever typed by hand."""
     parts = [HEADER]
     for summary in summaries:
-        parts.append(f"\n## `{summary['name']}`: {summary['title']}\n")
-        parts.append(f"Book: {summary['book']}. Reproduce: `{summary['command']}`  ")
-        parts.append(f"Budget: {summary['budget']}  ")
-        parts.append(f"Measured on {summary['machine']} with torch {summary['torch']}, "
-                     f"{summary['wall_seconds']:.0f} s wall, {summary['date']}.\n")
-        parts.append("| what | ours | paper | paper source | status |")
-        parts.append("|---|---|---|---|---|")
-        for row in summary["rows"]:
-            unit = f" {row['unit']}" if row.get("unit") else ""
-            ours = _number(row.get("ours"))
-            parts.append(f"| {row['what']} | {ours}{unit if ours != '—' else ''} | {_number(row.get('paper'))} | "
-                         f"{row.get('source') or '—'} | {row.get('status') or '—'} |")
-        if summary.get("checks"):
-            parts.append("\nClaims checked by this run:\n")
-            parts += [f"- {'held' if held else 'FAILED'}: {claim}" for claim, held in summary["checks"].items()]
-        if summary.get("notes"):
-            parts.append(f"\n{summary['notes']}")
+        parts.append("\n" + render_section(summary))
     if pending:
         parts.append("\n## Not yet reproduced\n")
         parts.append("Registered, with a `--quick` run in the test suite, but no published full run yet:\n")

@@ -18,3 +18,5 @@ def test_quick_run_writes_a_summary_and_beats_the_trivial_floor(name, tmp_path):
     failed = [claim for claim, held in summary["checks"].items() if not held]
     assert not failed, failed
     assert saved["checks"] == summary["checks"]
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith(f"# `{name}`") and all(row["what"] in report for row in saved["rows"])

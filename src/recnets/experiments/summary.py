@@ -39,16 +39,24 @@ def make_summary(*, name: str, title: str, book: str, budget: str, rows: list[di
             "extra": extra or {}}
 
 
-def write_summary(run_dir: str | os.PathLike, summary: dict[str, Any]) -> Path:
-    """``run_dir/summary.json``, written atomically."""
-    path = Path(run_dir) / "summary.json"
-    temporary = path.with_name("summary.json.tmp")
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def write_summary(run_dir: str | os.PathLike, summary: dict[str, Any]) -> Path:
+    """``run_dir/summary.json`` and its short human report ``run_dir/report.md``, each written atomically."""
+    from recnets.results import render_section
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "summary.json"
+    _write_atomically(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    _write_atomically(run_dir / "report.md", render_section(summary, level="#") + "\n")
     return path
 
 
