@@ -147,3 +147,24 @@ def test_matches_torch_float32(kind, ragged, backend):
     assert_relative(ours[1], theirs[1], 1e-5)
     for ours_grad, their_grad in zip(ours[2], theirs[2]):
         assert_relative(ours_grad, their_grad, 1e-4)
+
+
+@pytest.mark.parametrize("forget_bias", [1.0, 4.0, -2])
+def test_lstm_forget_bias_sets_only_the_forget_gate(forget_bias):
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 5, forget_bias=forget_bias)
+    torch.manual_seed(0)
+    plain = nn.LSTM(3, 5)  # same draws: torch's U(-1/sqrt(H), 1/sqrt(H)) in the same order
+    expected = plain.bias_ih_l0.detach().clone()
+    expected[5:10] = forget_bias
+    assert torch.equal(cell.b_U.detach(), expected)
+    assert torch.equal(cell.b_W[5:10].detach(), torch.zeros(5))
+    # the initial forget gate of a zero input and state is sigma(forget_bias) on every unit
+    gates = torch.addmm(cell.project(torch.zeros(1, 3)) + cell.b_W, torch.zeros(1, 5), cell.W.t())
+    assert torch.allclose(torch.sigmoid(gates[:, 5:10]), torch.sigmoid(torch.tensor(float(forget_bias))))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "1", True])
+def test_lstm_forget_bias_rejects_non_numbers(bad):
+    with pytest.raises(ValueError, match="forget_bias: expected a finite number"):
+        LSTMCell(3, 5, forget_bias=bad)

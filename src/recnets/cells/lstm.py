@@ -4,6 +4,7 @@ Book: 10.10.1, eqs. 10.40-10.44 (with the tanh candidate of common practice; see
 """
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -39,8 +40,9 @@ class LSTMCell(Cell):
 
     Book: 10.10.1, eqs. 10.40-10.44.
     Deviations: the candidate ("input unit", eq. 10.41) uses tanh where the book prints σ; two biases
-    per gate, as torch has. The forget-gate bias starts at 1 (on ``b_U``; ``b_W``'s forget part at 0), so
-    the cell remembers by default. :class:`~recnets.cells.book_lstm.BookLSTMCell` is the book's form.
+    per gate, as torch has. The forget-gate bias starts at ``forget_bias`` (on ``b_U``; ``b_W``'s forget
+    part at 0), 1 by default, so the cell remembers by default (Gers et al. 2000; Jozefowicz et al. 2015);
+    a larger value keeps c(t) for about 1/(1 - σ(b)) steps at the start of training. :class:`~recnets.cells.book_lstm.BookLSTMCell` is the book's form.
     """
 
     U: Tensor
@@ -48,13 +50,16 @@ class LSTMCell(Cell):
     b_U: Tensor
     b_W: Tensor
 
-    def __init__(self, input_size: int, hidden_size: int, *, device=None, dtype=None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, *, forget_bias: float = 1.0, device=None,
+                 dtype=None) -> None:
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size)
+        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias):
+            raise ValueError(f"forget_bias: expected a finite number, got {forget_bias!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
         torch_layout_parameters(self, 4, input_size, hidden_size, device=device, dtype=dtype)
         with torch.no_grad():
-            self.b_U[hidden_size:2 * hidden_size].fill_(1.0)
+            self.b_U[hidden_size:2 * hidden_size].fill_(float(forget_bias))
             self.b_W[hidden_size:2 * hidden_size].zero_()
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> LSTMState:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,19 +33,29 @@ __all__ = ["Contender", "model_for", "floor_of", "fit_contenders", "plot_validat
 
 @dataclass(frozen=True)
 class Contender:
-    """One model of a comparison: a label for tables and plots, a registered cell and its width H."""
+    """One model of a comparison: a label for tables and plots, a registered cell, its width H and the
+    cell's keyword options (e.g. ``{"forget_bias": 3.0}`` for the LSTM, ``{"delay": 10}`` for skip-time)."""
 
     label: str
     cell: str
     hidden: int
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def model_for(task: GeneratedTask, cell: str, hidden: int) -> nn.Module:
+def model_for(task: GeneratedTask, cell: str, hidden: int, **options: Any) -> nn.Module:
     """The design pattern the task needs around a registered cell: one output at the end (Fig. 10.5) or
-    an output every step (Fig. 10.3), sized by the task's inputs and targets."""
+    an output every step (Fig. 10.3), sized by the task's inputs and targets; ``options`` go to the cell.
+
+    Raises:
+        ValueError: a skip connection through time longer than the task's sequences (``delay`` > T).
+    """
+    delay = options.get("delay")
+    if delay is not None and not isinstance(delay, bool) and isinstance(delay, int) and delay > task.config.T:
+        raise ValueError(f"delay: expected an integer <= T ({task.config.T}), got {delay}: the skip connection "
+                         f"would reach before the sequence starts")
     sample = task.train_batch(0)
     width = sample.inputs.shape[-1]
-    core = make_cell(cell, width, hidden)
+    core = make_cell(cell, width, hidden, **options)
     if isinstance(task, EndClassificationTask):
         return SequenceToOne(core, task.num_classes)
     if isinstance(task, EndRegressionTask):
@@ -94,7 +104,7 @@ def fit_contenders(out_dir: str | Path, task: GeneratedTask, contenders: list[Co
     results = []
     for contender in contenders:
         torch.manual_seed(train.seed)
-        model = model_for(task, contender.cell, contender.hidden)
+        model = model_for(task, contender.cell, contender.hidden, **contender.options)
         tracker = _SuccessOnValid(task, solved_error)
         started = time.monotonic()
         trainer = Trainer(model, task, train, out_dir / contender.label.replace(" ", "-"), callbacks=[tracker],
