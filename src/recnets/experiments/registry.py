@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import char_lm_stdlib, copy_baseline, lstm_adding
+from recnets.experiments import char_lm_stdlib, clockwork_waveform, copy_baseline, lstm_adding, lstm_temporal_order
 
 __all__ = ["EXPERIMENTS", "experiment"]
 
-EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (char_lm_stdlib, lstm_adding, copy_baseline)}
+EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (char_lm_stdlib, lstm_adding, lstm_temporal_order, copy_baseline, clockwork_waveform)}
 
 
 def experiment(name: str) -> ModuleType:
