@@ -168,3 +168,27 @@ def test_lstm_forget_bias_sets_only_the_forget_gate(forget_bias):
 def test_lstm_forget_bias_rejects_non_numbers(bad):
     with pytest.raises(ValueError, match="forget_bias: expected a finite number"):
         LSTMCell(3, 5, forget_bias=bad)
+
+
+def test_lstm_chrono_initialisation():
+    """Tallec & Ollivier 2018: b_f = log u, u ~ U[1, T_max - 1] per unit, b_i = -b_f; the rest as torch draws it."""
+    torch.manual_seed(1)
+    cell = LSTMCell(3, 400, chrono=50)
+    b_f = cell.b_U[400:800].detach()
+    assert torch.equal(cell.b_U[:400].detach(), -b_f)
+    assert torch.equal(cell.b_W[:800].detach(), torch.zeros(800))
+    u = torch.exp(b_f.double())  # the drawn characteristic times: uniform on [1, 49]
+    assert u.min() >= 1 - 1e-6 and u.max() <= 49 + 1e-5
+    assert abs(float(u.mean()) - 25.0) < 1.5 and abs(float(u.var()) - 48**2 / 12) < 25
+    torch.manual_seed(1)
+    plain = LSTMCell(3, 400)  # chrono changes only the input and forget biases
+    assert torch.equal(cell.U, plain.U) and torch.equal(cell.W, plain.W)
+    assert torch.equal(cell.b_U[800:], plain.b_U[800:]) and torch.equal(cell.b_W[800:], plain.b_W[800:])
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"chrono": 2}, "chrono: expected an integer T_max >= 3"),
+                                            ({"chrono": 10.0}, "chrono: expected"),
+                                            ({"chrono": 10, "forget_bias": 3.0}, "forget_bias: expected the default")])
+def test_lstm_chrono_rejects_bad_values(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        LSTMCell(3, 5, **kwargs)

@@ -42,7 +42,10 @@ class LSTMCell(Cell):
     Deviations: the candidate ("input unit", eq. 10.41) uses tanh where the book prints σ; two biases
     per gate, as torch has. The forget-gate bias starts at ``forget_bias`` (on ``b_U``; ``b_W``'s forget
     part at 0), 1 by default, so the cell remembers by default (Gers et al. 2000; Jozefowicz et al. 2015);
-    a larger value keeps c(t) for about 1/(1 - σ(b)) steps at the start of training. :class:`~recnets.cells.book_lstm.BookLSTMCell` is the book's form.
+    a larger value keeps c(t) for about 1/(1 - σ(b)) steps at the start of training. ``chrono = T_max``
+    instead draws the chrono initialisation of Tallec & Ollivier 2018: b_f = log u with u ~ U[1, T_max - 1]
+    per unit and b_i = -b_f, so that units start with memories spread over 1..T_max steps and input
+    gates mostly closed (the "initial bias" against state drift of Hochreiter & Schmidhuber 1997). :class:`~recnets.cells.book_lstm.BookLSTMCell` is the book's form.
     """
 
     U: Tensor
@@ -50,16 +53,25 @@ class LSTMCell(Cell):
     b_U: Tensor
     b_W: Tensor
 
-    def __init__(self, input_size: int, hidden_size: int, *, forget_bias: float = 1.0, device=None,
-                 dtype=None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, *, forget_bias: float = 1.0, chrono: int | None = None,
+                 device=None, dtype=None) -> None:
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias):
             raise ValueError(f"forget_bias: expected a finite number, got {forget_bias!r}")
+        if chrono is not None and (isinstance(chrono, bool) or not isinstance(chrono, int) or chrono < 3):
+            raise ValueError(f"chrono: expected an integer T_max >= 3 (the longest dependency), got {chrono!r}")
+        if chrono is not None and forget_bias != 1.0:
+            raise ValueError(f"forget_bias: expected the default 1.0 with chrono (which draws it), got {forget_bias!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
         torch_layout_parameters(self, 4, input_size, hidden_size, device=device, dtype=dtype)
         with torch.no_grad():
             self.b_U[hidden_size:2 * hidden_size].fill_(float(forget_bias))
+            if chrono is not None:
+                b_f = torch.log(1.0 + (chrono - 2) * torch.rand(hidden_size)).to(self.b_U)  # log U[1, T_max - 1]
+                self.b_U[hidden_size:2 * hidden_size] = b_f
+                self.b_U[:hidden_size] = -b_f
+                self.b_W[:hidden_size].zero_()
             self.b_W[hidden_size:2 * hidden_size].zero_()
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> LSTMState:

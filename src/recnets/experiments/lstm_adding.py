@@ -23,17 +23,21 @@ FULL_T = 100
 
 
 def settings(quick: bool, progress: bool) -> tuple[ArithmeticConfig, TrainConfig, Contender, Contender]:
-    """Full: T=100; LSTM and tanh RNN of 64 units; Adam; the LSTM's forget gate starts open (bias 3),
-    standing in for the 1997 LSTM's constant error carousel, which had no forget gate. Quick: T=10."""
+    """Full: T=100; LSTM and tanh RNN of 64 units; Adam 1e-3. The LSTM starts from the chrono initialisation
+    (Tallec & Ollivier 2018, T_max = 110): input gates mostly closed and forget gates open, the role of the
+    1997 paper's negative input-gate biases against state drift (its LSTM had no forget gate). With torch's
+    default initialisation (forget bias 1 or 3) the LSTM stayed at the constant predictor for 3,500 steps
+    in our tuning runs. Quick: T=10."""
     if quick:
         task = ArithmeticConfig(T=10, batch_size=32, eval_size=512, eval_batch_size=256)
         train = TrainConfig(steps=300, lr=1e-2, clip_norm=1.0, eval_every=100, checkpoint_every=0, progress=progress,
                             device="cpu")
         return task, train, Contender("LSTM", "lstm", 16), Contender("tanh RNN", "elman", 16)
     task = ArithmeticConfig(T=FULL_T, batch_size=32)
-    train = TrainConfig(steps=8000, lr=1e-3, clip_norm=1.0, eval_every=250, checkpoint_every=1000,
+    train = TrainConfig(steps=6000, lr=1e-3, clip_norm=1.0, eval_every=250, checkpoint_every=1000,
                         progress=progress)
-    return task, train, Contender("LSTM", "lstm", 64, {"forget_bias": 3.0}), Contender("tanh RNN", "elman", 64)
+    lstm = Contender("LSTM", "lstm", 64, {"chrono": FULL_T + FULL_T // 10})
+    return task, train, lstm, Contender("tanh RNN", "elman", 64)
 
 
 def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,

@@ -21,14 +21,15 @@ PAPER = PaperFigures("Hochreiter & Schmidhuber 1997, exp. 6a", sequences=31_390,
 
 
 def settings(quick: bool, progress: bool) -> tuple[TemporalOrderConfig, TrainConfig, Contender, Contender]:
-    """Full: T=100 (lengths 100-110), LSTM and tanh RNN of 32 units, Adam. Quick: T=10."""
+    """Full: T=100 (lengths 100-110), LSTM and tanh RNN of 32 units, Adam 3e-3, 2,500 steps; the LSTM's
+    forget gates start open (bias 3; tuning: no validation errors from step 500 on). Quick: T=10."""
     if quick:
         task = TemporalOrderConfig(T=10, batch_size=32, eval_size=512, eval_batch_size=256)
         train = TrainConfig(steps=200, lr=1e-2, clip_norm=1.0, eval_every=100, checkpoint_every=0, progress=progress,
                             device="cpu")
         return task, train, Contender("LSTM", "lstm", 16), Contender("tanh RNN", "elman", 16)
     task = TemporalOrderConfig(T=100, batch_size=32)
-    train = TrainConfig(steps=4000, lr=3e-3, clip_norm=1.0, eval_every=250, checkpoint_every=1000,
+    train = TrainConfig(steps=2500, lr=3e-3, clip_norm=1.0, eval_every=250, checkpoint_every=1000,
                         progress=progress)
     return task, train, Contender("LSTM", "lstm", 32, {"forget_bias": 3.0}), Contender("tanh RNN", "elman", 32)
 
