@@ -23,19 +23,20 @@ FULL_T = 100
 
 
 def settings(quick: bool, progress: bool) -> tuple[ArithmeticConfig, TrainConfig, Contender, Contender]:
-    """Full: T=100; LSTM and tanh RNN of 64 units; Adam 1e-3. The LSTM starts from the chrono initialisation
+    """Full: T=100; LSTM and tanh RNN of 64 units; 6,000 steps of Adam from 1e-3 (cosine). The LSTM starts from the chrono initialisation
     (Tallec & Ollivier 2018, T_max = 110): input gates mostly closed and forget gates open, the role of the
     1997 paper's negative input-gate biases against state drift (its LSTM had no forget gate). With torch's
     default initialisation (forget bias 1 or 3) the LSTM stayed at the constant predictor for 3,500 steps
-    in our tuning runs. Quick: T=10."""
+    in our tuning runs; with chrono it passed 1% validation errors near step 3,000 and reached none by
+    step 6,000 at a constant 1e-3 (the cosine schedule damps the late fluctuations). Quick: T=10."""
     if quick:
         task = ArithmeticConfig(T=10, batch_size=32, eval_size=512, eval_batch_size=256)
         train = TrainConfig(steps=300, lr=1e-2, clip_norm=1.0, eval_every=100, checkpoint_every=0, progress=progress,
                             device="cpu")
         return task, train, Contender("LSTM", "lstm", 16), Contender("tanh RNN", "elman", 16)
     task = ArithmeticConfig(T=FULL_T, batch_size=32)
-    train = TrainConfig(steps=6000, lr=1e-3, clip_norm=1.0, eval_every=250, checkpoint_every=1000,
-                        progress=progress)
+    train = TrainConfig(steps=6000, lr=1e-3, schedule="cosine", clip_norm=1.0, eval_every=250,
+                        checkpoint_every=1000, progress=progress)
     lstm = Contender("LSTM", "lstm", 64, {"chrono": FULL_T + FULL_T // 10})
     return task, train, lstm, Contender("tanh RNN", "elman", 64)
 
