@@ -11,7 +11,7 @@ from recnets.tasks.base import Batch
 
 
 def test_a_unit_resting_at_zero_passes_the_gradient_back_by_w_per_step_measured_in_float64():
-    # h(t) = tanh(w h(t-1)) with U = b = 0 stays at 0, where tanh' = 1: ∂L/∂h(τ - k) = w^k ∂L/∂h(τ) (eq. 10.37)
+    # h(t) = tanh(w h(t-1)) with U = b = 0 stays at 0, where tanh' = 1: ∂L/∂h(τ - k) = w^k ∂L/∂h(τ), eq. 10.37
     model = SequenceToOne(make_cell("elman", 1, 1), 1)  # float32, as trained
     with torch.no_grad():
         model.cell.U.zero_(), model.cell.b.zero_(), model.cell.W.fill_(0.3)

@@ -143,7 +143,7 @@ def convergence_frequency(error_rates: Sequence[float], threshold: float) -> tup
     return p, math.sqrt(p * (1 - p) / len(error_rates))
 
 
-def test_error_rates(model: nn.Module, task: LatchEnsembleTask) -> list[float]:
+def sign_error_rates(model: nn.Module, task: LatchEnsembleTask) -> list[float]:
     """Each latch's share of wrong signs on its own test set: N floats."""
     model.eval()
     wrong = total = 0
@@ -158,7 +158,7 @@ def test_error_rates(model: nn.Module, task: LatchEnsembleTask) -> list[float]:
 
 def lag_profiles(model: nn.Module, task: LatchEnsembleTask,
                  groups: dict[str, list[int]]) -> dict[str, LagProfile]:
-    """‖∂L_n/∂h_n(τ - k)‖ against the lag k, averaged over the test batch's sequences and the latches of each group.
+    """‖∂L_n/∂h_n(τ - k)‖ against the lag k, averaged over the test batch's sequences and each group's latches.
 
     The loss is summed over latches and they share no weights, so column n of ∂L/∂h is latch n's own
     gradient. Taken in float64 (a latch's gradient over a hundred steps may fall below float32's range).
@@ -237,7 +237,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         initial = lag_profiles(model, task, {"at initialisation": seeds})
         fitted = Trainer(model, task, train, out_dir / f"T{T}", run_config={"task": task.describe(),
                                                                              "train": dataclasses.asdict(train)}).fit()
-        errors = test_error_rates(model, task)
+        errors = sign_error_rates(model, task)
         frequency = convergence_frequency(errors, threshold)
         frequencies.append(frequency)
         converged = [n for n, rate in zip(seeds, errors) if rate <= threshold]
@@ -258,7 +258,8 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
     shown = max([T for T in lengths if everything[T]["converged"]] or lengths)  # the longest T that has a latch
     for label, ratio in everything[shown]["gradient_ratio_at_T_minus_L"].items():
         rows.append(Row(f"T = {shown}, {label}: ‖∂L/∂h(L)‖ / ‖∂L/∂h(T)‖", ratio))
-    checks = {f"more runs converge at T = {lengths[0]} than at T = {lengths[-1]}": frequencies[0][0] > frequencies[-1][0],
+    checks = {f"more runs converge at T = {lengths[0]} than at T = {lengths[-1]}":
+              frequencies[0][0] > frequencies[-1][0],
               f"at T = {lengths[0]} most runs converge": frequencies[0][0] > 0.5}
     if not quick:
         checks["the convergence frequency never rises by more than two standard errors as T doubles"] = all(
@@ -284,7 +285,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
 
 
 def _ratio(profile: LagProfile, lag: int) -> float | None:
-    """‖∂L/∂h(τ - lag)‖ / ‖∂L/∂h(τ)‖ of a profile (None when the lag is out of range or the norm is 0)."""
+    """‖∂L/∂h(τ - lag)‖ / ‖∂L/∂h(τ)‖ of a profile (None: the lag out of range, or a zero norm at lag 0)."""
     norms = profile.norms.double()
     if lag >= norms.shape[0] or float(norms[0]) == 0.0:
         return None
