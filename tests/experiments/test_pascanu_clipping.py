@@ -28,6 +28,16 @@ def test_outcome_reads_the_test_loss_and_error_rate(test_loss, error_rate, expec
     assert outcome(test_loss, error_rate, CHANCE) == expected
 
 
+@pytest.mark.parametrize(("max_train_loss", "expected"), [
+    (None, "failed"), (1.5, "failed"), (2 * CHANCE - 1e-9, "failed"),
+    (2 * CHANCE, "diverged"),  # one training batch confidently wrong: thrown off a cliff
+    (math.nan, "diverged"), (math.inf, "diverged"),
+])
+def test_outcome_counts_a_training_loss_jump_as_diverged(max_train_loss, expected):
+    assert outcome(1.39, 0.75, CHANCE, max_train_loss) == expected
+    assert outcome(0.01, 0.0, CHANCE, max_train_loss) == "solved"  # a run that recovered and solved it
+
+
 def test_outcome_rates_count_each_condition_and_length_apart():
     runs = [{"condition": "unclipped", "T": 200, "outcome": "diverged"},
             {"condition": "unclipped", "T": 50, "outcome": "failed"},
