@@ -3,11 +3,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import char_lm_stdlib, clockwork_waveform, copy_baseline, lstm_adding, lstm_temporal_order
+from recnets.experiments import (char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, latching, lstm_adding,
+                                 lstm_temporal_order, pascanu_clipping, vanishing_gradients)
 
 __all__ = ["EXPERIMENTS", "experiment"]
 
-EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (char_lm_stdlib, lstm_adding, lstm_temporal_order, copy_baseline, clockwork_waveform)}
+EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
+    char_lm_stdlib,
+    lstm_adding,
+    lstm_temporal_order,
+    pascanu_clipping,
+    copy_baseline,
+    latching,
+    vanishing_gradients,
+    clockwork_waveform,
+    deep_rnn,
+)}
 
 
 def experiment(name: str) -> ModuleType:
