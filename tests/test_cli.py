@@ -162,3 +162,22 @@ def test_training_tracks_the_spectrum_of_W(trained):
 def test_diagnose_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["diagnose", str(tmp_path)]) == 2
     one_line_error(capsys, "run")
+
+
+def test_diagnose_a_reproduction_model_folder(tmp_path, capsys):
+    """A model trained by fit_contenders on a generated task is rebuilt from its config and diagnosed."""
+    from recnets.experiments.compare import Contender, fit_contenders
+    from recnets.tasks.long_term import make_task
+    from recnets.train.config import TrainConfig
+
+    task = make_task("adding", T=12, batch_size=8, eval_size=16, eval_batch_size=16)
+    train = TrainConfig(steps=6, eval_every=3, checkpoint_every=0, progress=False, device="cpu")
+    fit_contenders(tmp_path, task, [Contender("LSTM", "lstm", 5, {"chrono": 13})], train, echo=lambda _: None)
+    out = tmp_path / "diagnosed"
+    assert main(["diagnose", str(tmp_path / "LSTM"), "--out", str(out), "--batch-size", "3"]) == 0
+    assert "LSTMCell" in capsys.readouterr().out
+    saved = json.loads((out / "diagnostics.json").read_text())
+    assert saved["step"] == 6 and saved["batch"]["sequences"] == 3
+    assert (out / "spectral_radius.png").stat().st_size > 100  # tracked at steps 3 and 6 during training
+    history = [json.loads(line) for line in (tmp_path / "LSTM" / "spectrum.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in history] == [3, 6]

@@ -66,10 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     diagnose = commands.add_parser("diagnose", help="long-term-dependency diagnostics of a trained run (10.7)",
                                    description="Gradient norm against time lag, singular values of Jacobian "
                                                "products and the eigenvalues of W, as PNG plots and JSON.")
-    diagnose.add_argument("run", type=Path)
+    diagnose.add_argument("run", type=Path, help="a char-LM run, or one model's folder of a reproduction "
+                                                   "(e.g. runs/X/LSTM)")
     diagnose.add_argument("--out", type=Path, help="output folder (default: RUN/diagnostics)")
-    diagnose.add_argument("--batch-size", type=int, default=8)
-    diagnose.add_argument("--steps", type=int, default=200, help="sequence length of the probe batch")
+    diagnose.add_argument("--batch-size", type=int, default=8, help="sequences of the probe batch")
+    diagnose.add_argument("--steps", type=int, default=200,
+                          help="characters per probe window of a char-LM run (a task keeps its own lengths)")
 
     commands.add_parser("list", help="cells, jobs and experiments")
     return parser
