@@ -40,12 +40,13 @@ class LSTMCell(Cell):
 
     Book: 10.10.1, eqs. 10.40-10.44.
     Deviations: the candidate ("input unit", eq. 10.41) uses tanh where the book prints σ; two biases
-    per gate, as torch has. The forget-gate bias starts at ``forget_bias`` (on ``b_U``; ``b_W``'s forget
-    part at 0), 1 by default, so the cell remembers by default (Gers et al. 2000; Jozefowicz et al. 2015);
-    a larger value keeps c(t) for about 1/(1 - σ(b)) steps at the start of training. ``chrono = T_max``
-    instead draws the chrono initialisation of Tallec & Ollivier 2018: b_f = log u with u ~ U[1, T_max - 1]
-    per unit and b_i = -b_f, so that units start with memories spread over 1..T_max steps and input
-    gates mostly closed (the "initial bias" against state drift of Hochreiter & Schmidhuber 1997). :class:`~recnets.cells.book_lstm.BookLSTMCell` is the book's form.
+    per gate, as torch has. The forget-gate bias starts at ``forget_bias`` (on ``b_U``; ``b_W``'s forget part at 0),
+    1 by default, so the cell remembers by default (Gers et al. 2000; Jozefowicz et al. 2015); a larger value keeps
+    c(t) for about 1/(1 - σ(b)) steps at the start of training. ``chrono = T_max`` instead draws the chrono
+    initialisation of Tallec & Ollivier 2018: b_f = log u with u ~ U[1, T_max - 1] per unit and b_i = -b_f, so that
+    units start with memories spread over 1..T_max steps and input gates mostly closed (the "initial bias" against
+    state drift of Hochreiter & Schmidhuber 1997). :class:`~recnets.cells.book_lstm.BookLSTMCell` is the book's
+    form.
     """
 
     U: Tensor

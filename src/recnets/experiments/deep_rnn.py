@@ -131,13 +131,13 @@ class LastOutput(nn.Module):
 
 
 def settings(quick: bool, progress: bool) -> dict[str, Any]:
-    """Full: char-LM on the whole standard library (D = 32, deep-transition H = 128, the others matched to
-    its weights), 1,200 updates of 64 streams x 32 characters, Adam 3e-3 cosine, clip 1; temporal order 6a at
-    T = 20 (at T = 50 every variant stayed at chance, 1.388 nats: no comparison), DT H = 32 and matched, 1,500 updates of 32 sequences, Adam 3e-3, clip 1. Tuning (bpc on the
-    100k-character test split): at 600 updates the DT-RNN reached 3.78 at lr 1e-2 and 2.83 at 3e-3, the
-    shallow RNN 2.67 at 1e-2; at 1,200 updates and 3e-3, shallow 2.415, DI 2.451, DT(S) 2.504, DOT(S) 2.634.
-    Quick: 40 documents, 60 updates of 16 x 16 characters; temporal order at T = 8, 150 updates; the shallow
-    and the DT(S)-RNN."""
+    """Full: char-LM on the whole standard library (D = 32, deep-transition H = 128, the others matched to its
+    weights), 1,200 updates of 64 streams x 32 characters, Adam 3e-3 cosine, clip 1; temporal order 6a at T = 20 (at
+    T = 50 every variant stayed at chance, 1.388 nats: no comparison), DT H = 32 and matched, 1,500 updates of 32
+    sequences, Adam 3e-3, clip 1. Tuning (bpc on the 100k-character test split): at 600 updates the DT-RNN reached
+    3.78 at lr 1e-2 and 2.83 at 3e-3, the shallow RNN 2.67 at 1e-2; at 1,200 updates and 3e-3, shallow 2.415, DI
+    2.451, DT(S) 2.504, DOT(S) 2.634. Quick: 40 documents, 60 updates of 16 x 16 characters; temporal order at T =
+    8, 150 updates; the shallow and the DT(S)-RNN."""
     if quick:
         return {
             "variants": (VARIANTS[0], VARIANTS[3]),

@@ -23,12 +23,12 @@ FULL_T = 100
 
 
 def settings(quick: bool, progress: bool) -> tuple[ArithmeticConfig, TrainConfig, Contender, Contender]:
-    """Full: T=100; LSTM and tanh RNN of 64 units; 6,000 steps of Adam from 1e-3 (cosine). The LSTM starts from the chrono initialisation
-    (Tallec & Ollivier 2018, T_max = 110): input gates mostly closed and forget gates open, the role of the
-    1997 paper's negative input-gate biases against state drift (its LSTM had no forget gate). With torch's
-    default initialisation (forget bias 1 or 3) the LSTM stayed at the constant predictor for 3,500 steps
-    in our tuning runs; with chrono it passed 1% validation errors near step 3,000 and reached none by
-    step 6,000 at a constant 1e-3 (the cosine schedule damps the late fluctuations). Quick: T=10."""
+    """Full: T=100; LSTM and tanh RNN of 64 units; 6,000 steps of Adam from 1e-3 (cosine). The LSTM starts from the
+    chrono initialisation (Tallec & Ollivier 2018, T_max = 110): input gates mostly closed and forget gates open,
+    the role of the 1997 paper's negative input-gate biases against state drift (its LSTM had no forget gate). With
+    torch's default initialisation (forget bias 1 or 3) the LSTM stayed at the constant predictor for 3,500 steps in
+    our tuning runs; with chrono it passed 1% validation errors near step 3,000 and reached none by step 6,000 at a
+    constant 1e-3 (the cosine schedule damps the late fluctuations). Quick: T=10."""
     if quick:
         task = ArithmeticConfig(T=10, batch_size=32, eval_size=512, eval_batch_size=256)
         train = TrainConfig(steps=300, lr=1e-2, clip_norm=1.0, eval_every=100, checkpoint_every=0, progress=progress,
