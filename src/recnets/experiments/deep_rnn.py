@@ -263,6 +263,10 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
             deep_char[best_label] < shallow_char)
         transition = [r["test"]["bpc"] for r in char_results if r["variant"]["transition_depth"] > 1]
         checks["a deep-transition RNN has a lower held-out bpc than the shallow RNN"] = min(transition) < shallow_char
+        lag_loss = {r["label"]: r["test"]["loss"] for r in lag_results}
+        checks["10.5, Fig. 10.13c: the shortcut shortens the deep transition's path, so the DT(S)-RNN reaches a "
+               "lower temporal-order loss than the DT-RNN"] = (
+            lag_loss[VARIANTS[3].label] < lag_loss[VARIANTS[2].label])
     char_train, lag_train = setup["char_train"], setup["lag_train"]
     budget = (f"char-LM: standard library, D = {embedding}, weights matched to the DT-RNN at H = "
               f"{setup['char_hidden']} ({char_target:,}); {char_train.steps:,} updates of "
