@@ -214,3 +214,19 @@ def test_hidden_columns_find_h_in_a_state_and_refuse_a_computed_h():
     assert hidden_columns(Line(torch.zeros(2, 3, 4))).tolist() == [4, 5, 6, 7]
     with pytest.raises(ValueError, match="state: expected its 'h' to be a selection"):
         hidden_columns(Summed(torch.zeros(2, 3, 4)))
+
+
+def test_spectrum_trackers_only_for_a_cell_with_recurrent_blocks():
+    from recnets.analysis import spectrum_trackers
+
+    trackers = spectrum_trackers(OutputEveryStep(LSTMCell(3, 4), 2), plots=False)
+    assert len(trackers) == 1 and isinstance(trackers[0], SpectrumTracker) and trackers[0].plots is False
+    assert spectrum_trackers(torch.nn.Linear(3, 4)) == []  # no cell at all
+
+    class NoW(ElmanCell):  # a cell whose parameters hold no square W
+        def __init__(self) -> None:
+            super().__init__(3, 4)
+            del self.W
+            self.register_parameter("V", torch.nn.Parameter(torch.zeros(4, 4)))
+
+    assert spectrum_trackers(SimpleNamespace(cell=NoW())) == []

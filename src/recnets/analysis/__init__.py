@@ -6,13 +6,14 @@ from recnets.analysis.gradients import (HiddenGradients, LagProfile, StepRecord,
                                         recorded_unroll, recording_states, state_from_flat_rows)
 from recnets.analysis.plots import plot_eigenvalues, plot_gradient_norms, plot_singular_values, plot_spectral_radius
 from recnets.analysis.spectrum import (JacobianSpectrum, SpectrumTracker, eigenvalues, jacobian_singular_values,
-                                       read_spectrum_history, recurrent_blocks, spectral_radius)
+                                       read_spectrum_history, recurrent_blocks, spectral_radius,
+                                       spectrum_trackers)
 
 __all__ = ["BPTTGradients", "bptt_gradients",
            "StepRecord", "HiddenGradients", "LagProfile", "recording_states", "recorded_unroll", "hidden_gradients",
            "last_step_loss", "gradient_norm_by_lag", "norm_preserving_penalty", "flat_state", "state_from_flat_rows",
            "hidden_columns",
            "recurrent_blocks", "eigenvalues", "spectral_radius", "JacobianSpectrum", "jacobian_singular_values",
-           "SpectrumTracker", "read_spectrum_history",
+           "SpectrumTracker", "spectrum_trackers", "read_spectrum_history",
            "plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius",
            "diagnose_model", "save_diagnostics"]

@@ -26,7 +26,7 @@ from recnets.cells.lstm import LSTMCell
 from recnets.core.cell import Cell
 from recnets.core.state import tree_map
 
-__all__ = ["recurrent_blocks", "eigenvalues", "spectral_radius", "JacobianSpectrum", "jacobian_singular_values",
+__all__ = ["spectrum_trackers", "recurrent_blocks", "eigenvalues", "spectral_radius", "JacobianSpectrum", "jacobian_singular_values",
            "SpectrumTracker", "read_spectrum_history", "SPECTRUM_FILE"]
 
 SPECTRUM_FILE = "spectrum.jsonl"
@@ -211,6 +211,22 @@ class SpectrumTracker:
         if self.plots:
             plot_spectral_radius(history, Path(trainer.run_dir) / "plots" / "spectral_radius.png")
             plot_eigenvalues(spectra, Path(trainer.run_dir) / "plots" / "eigenvalues.png", title=f"step {step}")
+
+
+def spectrum_trackers(model: Any, *, plots: bool = True) -> list[SpectrumTracker]:
+    """``[SpectrumTracker(plots=plots)]`` for a network whose ``cell`` has square recurrent blocks to track
+    (:func:`recurrent_blocks`), ``[]`` for any other: the callbacks to hand a trainer.
+
+    Book: 10.7, eq. 10.39.
+    """
+    cell = getattr(model, "cell", None)
+    if not isinstance(cell, Cell):
+        return []
+    try:
+        recurrent_blocks(cell)
+    except ValueError:
+        return []
+    return [SpectrumTracker(plots=plots)]
 
 
 def read_spectrum_history(path: str | Path) -> list[dict[str, Any]]:

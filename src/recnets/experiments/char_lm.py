@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from recnets.analysis.spectrum import SpectrumTracker, recurrent_blocks
+from recnets.analysis.spectrum import spectrum_trackers
 from recnets.cells.registry import cell_names, make_cell
 from recnets.config import config_from_dict, config_to_dict
 from recnets.decode import sample
@@ -136,7 +136,7 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
     model = build_model(config.model, task.vocab_size)
     parameters = sum(p.numel() for p in model.parameters())
     echo(f"model: {config.model.cell} H={config.model.hidden} D={config.model.embedding}, {parameters:,} parameters")
-    trainer = Trainer(model, task, config.train, run_dir, callbacks=_spectrum_tracker(model),
+    trainer = Trainer(model, task, config.train, run_dir, callbacks=spectrum_trackers(model),
                       run_config={"job": JOB, "config": config_to_dict(config), "data": task.describe()})
     result = trainer.fit(resume=resume)
     echo(f"trained {result['step']} steps in {result['total_seconds']:.0f} s ({result['stop_reason']})")
@@ -158,16 +158,6 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
     echo("")
     echo(report_table(test["bpc"], floors, scored=test["count"]))
     return summary
-
-
-def _spectrum_tracker(model: OutputEveryStep) -> list[SpectrumTracker]:
-    """A :class:`SpectrumTracker` (eigenvalues of W at every validation, 10.7) when the cell has square
-    recurrent blocks to track; none otherwise."""
-    try:
-        recurrent_blocks(model.cell)
-    except ValueError:
-        return []
-    return [SpectrumTracker()]
 
 
 def report_table(bpc: float, floors: dict[str, float], *, scored: int) -> str:

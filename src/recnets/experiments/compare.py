@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from recnets.analysis.spectrum import SpectrumTracker, recurrent_blocks  # noqa: E402
+from recnets.analysis.spectrum import spectrum_trackers  # noqa: E402
 from recnets.cells.registry import make_cell  # noqa: E402
 from recnets.nets.patterns import OutputEveryStep, SequenceToOne  # noqa: E402
 from recnets.tasks.generated import (EndClassificationTask, EndRegressionTask, GeneratedTask,  # noqa: E402
@@ -108,12 +108,7 @@ def fit_contenders(out_dir: str | Path, task: GeneratedTask, contenders: list[Co
         model = model_for(task, contender.cell, contender.hidden, **contender.options)
         tracker = _SuccessOnValid(task, solved_error)
         started = time.monotonic()
-        callbacks: list[Any] = [tracker]
-        try:  # eigenvalues of W at every validation, for ``recnets diagnose`` (10.7)
-            recurrent_blocks(model.cell)
-            callbacks.append(SpectrumTracker(plots=False))
-        except ValueError:
-            pass
+        callbacks = [tracker, *spectrum_trackers(model, plots=False)]  # W's eigenvalues for `recnets diagnose`
         trainer = Trainer(model, task, train, out_dir / contender.label.replace(" ", "-"), callbacks=callbacks,
                           run_config={"contender": contender.__dict__, "task": task.describe()})
         fitted = trainer.fit()
