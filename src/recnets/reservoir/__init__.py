@@ -1,0 +1,14 @@
+"""Reservoir computing: echo state networks with a fixed reservoir and a learned linear readout.
+
+Book: 10.8.
+"""
+from recnets.reservoir.cell import ReservoirCell
+from recnets.reservoir.esn import EchoStateNetwork, ESNState, FitReport
+from recnets.reservoir.measures import (EchoStateCheck, MemoryCapacity, echo_state_property, memory_capacity, nmse,
+                                        nrmse)
+from recnets.reservoir.readout import RidgeAccumulator, RLSReadout, log_grid
+from recnets.reservoir.weights import random_matrix, reservoir_matrix, spectral_radius
+
+__all__ = ["ReservoirCell", "EchoStateNetwork", "ESNState", "FitReport", "EchoStateCheck", "MemoryCapacity",
+           "echo_state_property", "memory_capacity", "nmse", "nrmse", "RidgeAccumulator", "RLSReadout", "log_grid",
+           "random_matrix", "reservoir_matrix", "spectral_radius"]
