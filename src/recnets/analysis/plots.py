@@ -20,7 +20,7 @@ from torch import Tensor
 from recnets.analysis.gradients import LagProfile
 from recnets.analysis.spectrum import JacobianSpectrum
 
-__all__ = ["plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius"]
+__all__ = ["plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius", "plot_prediction"]
 
 
 def _figure(size: tuple[float, float] = (6.0, 4.0)):
@@ -192,3 +192,35 @@ def plot_spectral_radius(history: list[dict[str, Any]], path: str | os.PathLike)
     axes.legend(fontsize="small")
     figure.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.96)
     return _save(figure, path, {"step": steps, "spectral_radius": radii})
+
+
+def plot_prediction(series: Mapping[str, Any], path: str | os.PathLike, *, title: str = "",
+                    start: int = 0, split: int | None = None, xlabel: str = "step", ylabel: str = "value") -> Path:
+    """Predictions against the truth over time: one line per named 1-D series (the first is drawn as the truth).
+
+    Args:
+        series: label -> values (T,) (tensor, array or list); e.g. ``{"truth": y, "ESN": y_hat}``.
+        start: the step number of the first value (the x axis).
+        split: a step to mark with a vertical line (e.g. where teacher forcing ends and generation begins).
+
+    Book: 10.8 (what a person would rather see than read: the forecast beside the series).
+    """
+    figure = _figure((8.0, 3.6))
+    axes = figure.add_subplot()
+    numbers: dict[str, Any] = {"start": start, "split": split}
+    for index, (label, values) in enumerate(series.items()):
+        values = [float(v) for v in torch.as_tensor(values).reshape(-1).tolist()]
+        steps = list(range(start, start + len(values)))
+        axes.plot(steps, values, label=label, linewidth=2.0 if index == 0 else 1.2,
+                  color="black" if index == 0 else None, alpha=0.6 if index == 0 else 0.9)
+        numbers[label] = _finite(values)
+    if split is not None:
+        axes.axvline(split, color="grey", linestyle="--", linewidth=1)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.legend(loc="best", fontsize=8)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path, numbers)
