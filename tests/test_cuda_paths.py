@@ -5,6 +5,8 @@ largest magnitude, and float64); the book's cells against their own CPU float64 
 gradients land in the cell's own ``.grad`` and a dense unroll asks for no host synchronisation beyond what
 torch's own module does; a ragged one syncs a fixed number of times, not once per distinct length.
 
+Also the reservoir (Book 10.8) loops and ridge readout against their CPU float64 results.
+
 Every test skips with its reason on a machine without a GPU (CI).
 """
 from __future__ import annotations
@@ -202,3 +204,37 @@ def test_ragged_unroll_syncs_once_for_the_lengths_not_once_per_segment(backend):
     print(f"ragged {backend}: host syncs {counts}")
     assert len(counts["2 distinct"]) == len(counts["16 distinct"])
     assert len(counts["16 distinct"]) <= 2  # the lengths read once to validate, once to plan the segments
+
+
+# --- reservoirs (Book 10.8): the sparse (CSR) and dense loops and the chunked ridge readout on the GPU ---
+@pytest.mark.parametrize("connectivity", [0.1, 1.0], ids=["sparse", "dense"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_reservoir_run_on_cuda_equals_cpu(connectivity, batch):
+    from recnets.reservoir import ReservoirCell
+
+    cell = ReservoirCell(2, 30, connectivity=connectivity, leak=0.4, bias_scaling=0.2, dtype=torch.float64)
+    us = torch.randn(batch, 40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected, final = cell.run(us)
+    on_gpu = copy.deepcopy(cell).to(CUDA)
+    actual, final_gpu = on_gpu.run(us.to(CUDA))
+    assert actual.device.type == "cuda"
+    assert_close(actual.cpu(), expected, torch.float64, "states")
+    assert_close(final_gpu.h.cpu(), final.h, torch.float64, "final state")
+
+
+def test_echo_state_network_fit_and_generate_on_cuda_equal_cpu():
+    from recnets.reservoir import EchoStateNetwork, ReservoirCell
+
+    steps = torch.arange(400, dtype=torch.float64)
+    series = (torch.sin(steps * 0.3) * torch.cos(steps * 0.05))[:, None]  # (T, 1)
+    models = {}
+    for device in ("cpu", CUDA):
+        esn = EchoStateNetwork(ReservoirCell(1, 40, leak=0.5, dtype=torch.float64), 1).to(device)
+        report = esn.fit(series[:-1].to(device), series[1:].to(device), washout=20, ridge=1e-3,  # well conditioned
+                         chunk_size=64)
+        models[str(device)] = (esn, report)
+    (cpu, cpu_report), (gpu, gpu_report) = models["cpu"], models["cuda"]
+    assert_close(gpu.W_out.cpu(), cpu.W_out, torch.float64, "W_out")
+    generated_cpu, _ = cpu.generate(20, cpu_report.state)
+    generated_gpu, _ = gpu.generate(20, gpu_report.state)
+    assert_close(generated_gpu.cpu(), generated_cpu, torch.float64, "generated")
