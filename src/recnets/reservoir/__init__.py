@@ -7,7 +7,8 @@ from recnets.reservoir.esn import EchoStateNetwork, ESNState, FitReport
 from recnets.reservoir.measures import (EchoStateCheck, MemoryCapacity, echo_state_property, memory_capacity, nmse,
                                         nrmse)
 from recnets.reservoir.readout import RidgeAccumulator, RLSReadout, log_grid
-from recnets.reservoir.weights import random_matrix, reservoir_matrix, spectral_radius
+from recnets.analysis.spectrum import spectral_radius
+from recnets.reservoir.weights import random_matrix, reservoir_matrix
 
 __all__ = ["ReservoirCell", "EchoStateNetwork", "ESNState", "FitReport", "EchoStateCheck", "MemoryCapacity",
            "echo_state_property", "memory_capacity", "nmse", "nrmse", "RidgeAccumulator", "RLSReadout", "log_grid",

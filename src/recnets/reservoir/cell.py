@@ -12,7 +12,8 @@ from torch import Tensor, nn
 
 from recnets.core.cell import Cell
 from recnets.core.state import Hidden
-from recnets.reservoir.weights import check_fraction, check_positive, random_matrix, reservoir_matrix, spectral_radius
+from recnets.analysis.spectrum import spectral_radius
+from recnets.reservoir.weights import check_fraction, check_positive, random_matrix, reservoir_matrix
 
 __all__ = ["ReservoirCell", "ACTIVATIONS"]
 
@@ -115,7 +116,7 @@ class ReservoirCell(Cell):
     # --- the reservoir's own loop ----------------------------------------------------------------------------
     def spectral_radius(self) -> float:
         """max |λ(W)| of the stored recurrent matrix."""
-        return spectral_radius(self.W)
+        return spectral_radius(self.W.double())
 
     @property
     def density(self) -> float:

@@ -10,7 +10,9 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["spectral_radius", "reservoir_matrix", "random_matrix", "check_positive", "check_fraction"]
+from recnets.analysis.spectrum import spectral_radius as _radius_of  # the argument below hides the name
+
+__all__ = ["reservoir_matrix", "random_matrix", "check_positive", "check_fraction"]
 
 DISTRIBUTIONS = ("uniform", "normal")
 
@@ -29,20 +31,6 @@ def check_fraction(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
     return float(value)
-
-
-def spectral_radius(W: Tensor) -> float:
-    """max |λ| over the eigenvalues λ of a square matrix W (dense or sparse), computed in float64.
-
-    Book: 10.7 (the spectral radius governs how a linear recurrence grows or fades), 10.8.
-    """
-    if not isinstance(W, Tensor) or W.dim() != 2 or W.shape[0] != W.shape[1]:
-        raise ValueError(f"W: expected a square matrix (N, N), got {getattr(W, 'shape', type(W).__name__)}")
-    dense = W.to_dense() if W.layout != torch.strided else W
-    return float(torch.linalg.eigvals(dense.detach().to(torch.float64)).abs().max())
-
-
-_radius_of = spectral_radius  # reservoir_matrix's argument of the same name hides the function
 
 
 def random_matrix(rows: int, columns: int, *, scaling: float = 1.0, connectivity: float = 1.0,
@@ -79,7 +67,7 @@ def reservoir_matrix(size: int, *, spectral_radius: float = 0.9, connectivity: f
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size: expected an integer >= 1, got {size!r}")
     W = random_matrix(size, size, connectivity=connectivity, distribution=distribution, generator=generator)
-    radius = _radius_of(W)
+    radius = _radius_of(W)  # (W is float64)
     if radius == 0.0:
         raise ValueError(f"connectivity: the drawn {size}x{size} matrix at connectivity {connectivity} has spectral "
                          f"radius 0 (too few nonzeros to rescale); expected a larger connectivity or size")
