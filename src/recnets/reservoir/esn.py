@@ -174,6 +174,9 @@ class EchoStateNetwork(nn.Module):
         """Outputs for given inputs: open loop on u. With output feedback, the fed-back y(n-1) is ``teacher``
         shifted by one step when given (teacher forcing), else the network's own previous output.
 
+        The returned state's y is what the next step would feed back: the teacher's last value under teacher
+        forcing (as after :meth:`fit`, so that generation continues from the truth), else the last output.
+
         Returns:
             ``(outputs (B, T, O), state)`` (a single (T, D) series gives (T, O) outputs).
         """
@@ -187,12 +190,12 @@ class EchoStateNetwork(nn.Module):
                 if tuple(teacher.shape) != (B, T, self.output_size):
                     raise ValueError(f"teacher: expected shape ({B}, {T}, {self.output_size}), got "
                                      f"{tuple(teacher.shape)}")
-                states, state = self._teacher_forced(us, teacher, state, None)
+                states, state = self._teacher_forced(us, teacher, state, None)  # state.y: the teacher's last
+                outputs = self.readout(us, states)  # (B, T, O)
             else:
                 states, final = self.reservoir.run(us, Hidden(state.x))
-                state = ESNState(final.h, state.y)
-            outputs = self.readout(us, states)  # (B, T, O)
-            state = ESNState(state.x, outputs[:, -1])
+                outputs = self.readout(us, states)  # (B, T, O)
+                state = ESNState(final.h, outputs[:, -1])
         else:
             outputs, state = self._closed_loop(T, state, us)
         return (outputs[0] if single else outputs), state

@@ -85,7 +85,12 @@ class RidgeAccumulator:
             raise ValueError("X: expected at least one row added before solving, got none")
         system = self.XtX + ridge * torch.eye(self.features, dtype=self.XtX.dtype, device=self.XtX.device)
         factor, info = torch.linalg.cholesky_ex(system)
-        if int(info) != 0:
+        singular = int(info) != 0
+        if not singular and ridge == 0:  # roundoff can leave a rank-deficient XᵀX "positive definite"
+            pivots = factor.diagonal().square() / system.diagonal()  # (F,): 1 for independent columns, ~eps if not
+            singular = self.count < self.features or bool(
+                (pivots <= self.features * torch.finfo(system.dtype).eps).any())
+        if singular:
             scale = float(self.XtX.diagonal().mean())
             raise ValueError(f"ridge: the readout's normal equations are singular at ridge {ridge:g} "
                              f"({self.count} rows, {self.features} features); expected a larger ridge, "
