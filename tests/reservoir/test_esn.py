@@ -111,6 +111,35 @@ def test_fit_continues_from_a_given_state():
     assert_exact(esn.W_out, expected, tol=1e-8 * max(1.0, float(expected.abs().max())))
 
 
+def test_a_singular_refit_moves_to_the_next_larger_ridge_of_the_grid(monkeypatch):
+    from recnets.reservoir.readout import RidgeAccumulator
+
+    esn, solve = make(), RidgeAccumulator.solve
+    us, targets = series(1, 60)
+    rows = 60 - 5
+
+    def singular_refit_below_1e_4(self, ridge):  # the refit (all rows) fails below 1e-4; scoring never does
+        if self.count == rows and ridge < 1e-4:
+            raise ValueError("ridge: the readout's normal equations are singular at ridge ...")
+        return solve(self, ridge)
+
+    monkeypatch.setattr(RidgeAccumulator, "solve", singular_refit_below_1e_4)
+    report = esn.fit(us, targets, washout=5, ridge=[1e-8, 1e-6, 1e-4, 1e-2], validation_steps=20)
+    assert report.ridge >= 1e-4 and report.rows == rows
+    assert_exact(esn.W_out, solve(_accumulated(esn, us, targets, 5), report.ridge))
+    with pytest.raises(ValueError, match="singular"):
+        esn.fit(us, targets, washout=5, ridge=[1e-8, 1e-6], validation_steps=20)
+
+
+def _accumulated(esn, us, targets, washout):
+    from recnets.reservoir.readout import RidgeAccumulator
+
+    accumulator = RidgeAccumulator(esn.feature_size, esn.output_size)
+    X = features(us, manual_states(esn.reservoir, us))  # (B, T, F)
+    accumulator.add(X[:, washout:], targets[:, washout:])
+    return accumulator
+
+
 def test_ridge_grid_picks_the_best_validation_ridge_and_refits_on_all_steps():
     esn = make()
     T, washout, validation_steps, batch = 70, 5, 25, 2

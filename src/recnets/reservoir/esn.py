@@ -103,7 +103,8 @@ class EchoStateNetwork(nn.Module):
             washout: initial steps of every series left out of the regression (the transient from x(0)).
             ridge: one ridge λ, or a grid: then each λ is scored on the last ``validation_steps`` steps of
                 the series by a readout fitted on the steps before them, the best is kept and W_out is
-                refitted on all steps with it.
+                refitted on all steps with it (with the next larger ridge of the grid if that system is
+                numerically singular; the report gives the ridge used).
             validation_steps: how many final steps validate the grid (required with a grid).
             chunk_size: steps per chunk.
             state: the state before the first step (zeros when ``None``).
@@ -155,7 +156,15 @@ class EchoStateNetwork(nn.Module):
                 training.count += held_out.count
         else:
             chosen = grid[0]
-        W_out = training.solve(chosen)
+        larger = sorted(ridge for ridge in grid if ridge > chosen)
+        while True:  # the refit on more rows can sit at the edge of singularity: then the next larger ridge
+            try:
+                W_out = training.solve(chosen)
+                break
+            except ValueError:
+                if not larger:
+                    raise
+                chosen = larger.pop(0)
         self.W_out.copy_(W_out.to(self.W_out))
         return FitReport(chosen, training.nrmse(W_out), validation, training.count, state)
 
