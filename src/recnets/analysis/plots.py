@@ -20,7 +20,8 @@ from torch import Tensor
 from recnets.analysis.gradients import LagProfile
 from recnets.analysis.spectrum import JacobianSpectrum
 
-__all__ = ["plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius", "plot_prediction"]
+__all__ = ["plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius", "plot_prediction",
+           "plot_curves"]
 
 
 def _figure(size: tuple[float, float] = (6.0, 4.0)):
@@ -224,3 +225,75 @@ def plot_prediction(series: Mapping[str, Any], path: str | os.PathLike, *, title
     axes.grid(alpha=0.3)
     figure.tight_layout()
     return _save(figure, path, numbers)
+
+
+def plot_curves(curves: Mapping[str, Any], path: str | os.PathLike, *, title: str = "", xlabel: str = "x",
+                ylabel: str = "y", logx: bool = False, logy: bool = False,
+                reference: tuple[str, Any, Any] | None = None) -> Path:
+    """Named curves y against x on one axes, optionally with error bars and a dashed reference line.
+
+    Args:
+        curves: label -> ``(xs, ys)`` or ``(xs, ys, errors)`` (sequences or tensors of the same length;
+            ``errors`` are half-widths drawn as error bars, e.g. the standard deviation over seeds).
+        path: the PNG to write (``.json`` beside it: ``{"curves": {label: {"x", "y", "error"}}, "reference":
+            {"label", "x", "y"} or null}``).
+        logx, logy: logarithmic axes (points with a value <= 0 on a log axis are left out of the drawing).
+        reference: ``(label, xs, ys)`` drawn as a dashed black line, e.g. ``("MC = N", Ns, Ns)``.
+
+    Returns:
+        The PNG's path.
+
+    Book: 10.8 (memory capacity against reservoir size; errors against ensemble size).
+    """
+    if not curves:
+        raise ValueError("curves: expected at least one (xs, ys) curve, got none")
+    figure = _figure()
+    axes = figure.add_subplot()
+    drawn: dict[str, Any] = {}
+
+    def numbers(values: Any) -> list[float]:
+        return [float(v) for v in torch.as_tensor(values, dtype=torch.float64).reshape(-1).tolist()]
+
+    def drawable(x: float, y: float) -> bool:
+        return math.isfinite(x) and math.isfinite(y) and (x > 0 or not logx) and (y > 0 or not logy)
+
+    for label, curve in curves.items():
+        if not isinstance(curve, (tuple, list)) or len(curve) not in (2, 3):
+            raise ValueError(f"curves: expected (xs, ys) or (xs, ys, errors) for {label!r}, "
+                             f"got {type(curve).__name__}")
+        xs, ys = numbers(curve[0]), numbers(curve[1])
+        errors = numbers(curve[2]) if len(curve) == 3 else None
+        if len(xs) != len(ys) or (errors is not None and len(errors) != len(xs)):
+            raise ValueError(f"curves: expected xs, ys (and errors) of one length for {label!r}, got "
+                             f"{len(xs)}, {len(ys)}" + (f", {len(errors)}" if errors is not None else ""))
+        drawn[label] = {"x": _finite(xs), "y": _finite(ys), "error": _finite(errors) if errors is not None else None}
+        keep = [i for i, (x, y) in enumerate(zip(xs, ys)) if drawable(x, y)]
+        style = "o-" if len(keep) <= 30 else "-"
+        if errors is None:
+            axes.plot([xs[i] for i in keep], [ys[i] for i in keep], style, markersize=3, label=label)
+        else:
+            axes.errorbar([xs[i] for i in keep], [ys[i] for i in keep], yerr=[errors[i] for i in keep], fmt=style,
+                          markersize=3, capsize=3, label=label)
+    data: dict[str, Any] = {"curves": drawn, "reference": None}
+    if reference is not None:
+        name, xs, ys = reference[0], numbers(reference[1]), numbers(reference[2])
+        keep = [(x, y) for x, y in zip(xs, ys) if drawable(x, y)]
+        if keep:
+            axes.plot(*zip(*keep), "k--", linewidth=0.9, label=name)
+        data["reference"] = {"label": name, "x": _finite(xs), "y": _finite(ys)}
+    if logx:
+        axes.set_xscale("log")
+        positions = sorted({x for curve in drawn.values() for x in curve["x"] if x is not None and x > 0})
+        if len(positions) <= 12:  # few sizes on a log axis: mark each one, in plain numbers
+            axes.set_xticks(positions, [f"{x:g}" for x in positions])
+            axes.minorticks_off()
+    if logy:
+        axes.set_yscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(loc="best", fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path, data)

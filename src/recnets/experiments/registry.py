@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import (char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, latching, lstm_adding,
+from recnets.experiments import (char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels,
+                                 esn_mackey_glass, esn_memory_capacity, esn_narma10, latching, lstm_adding,
                                  lstm_temporal_order, pascanu_clipping, vanishing_gradients)
 
 __all__ = ["EXPERIMENTS", "experiment"]
@@ -18,6 +19,10 @@ EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
     vanishing_gradients,
     clockwork_waveform,
     deep_rnn,
+    esn_mackey_glass,
+    esn_memory_capacity,
+    esn_narma10,
+    esn_japanese_vowels,
 )}
 
 
