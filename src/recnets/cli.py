@@ -14,7 +14,8 @@ from typing import Any
 
 __all__ = ["main"]
 
-JOBS = {"char-lm": "character-level language model (the main job; default data: the Python standard library)"}
+JOBS = {"char-lm": "character-level language model (the main job; default data: the Python standard library)",
+        "esn": "echo state network forecasting your own series (--data FILE.csv or .npy)"}
 
 
 def _run_folder(kind: str) -> Path:
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Train JOB. Any --section.key VALUE sets a config key "
                                             "(unknown keys are rejected).")
     train.add_argument("job", help=f"what to train: {', '.join(JOBS)}")
-    train.add_argument("--data", help="a UTF-8 text file or folder (default: the embedded corpus)")
+    train.add_argument("--data", help="char-lm: a UTF-8 text file or folder (default: the embedded corpus); "
+                                      "esn: a .csv or .npy series (required)")
     train.add_argument("--run", type=Path, help="run folder (default: runs/JOB-DATE-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run folder's latest checkpoint exactly")
     train.add_argument("--demo", action="store_true", help="about two minutes of training, then samples and bpc")
@@ -50,9 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--device", default="cpu")
 
-    evaluate = commands.add_parser("eval", help="held-out bits per character of a trained run")
+    evaluate = commands.add_parser("eval", help="held-out score of a trained run (char-lm: bits per character; "
+                                                 "esn: NRMSE)")
     evaluate.add_argument("run", type=Path)
-    evaluate.add_argument("--data", help="score this text file or folder instead of the run's test split")
+    evaluate.add_argument("--data", help="score this text file or folder (esn: this .csv or .npy series) instead "
+                                         "of the run's test split")
     evaluate.add_argument("--split", default="test", choices=("valid", "test"))
     evaluate.add_argument("--device", default="cpu")
 
@@ -83,6 +87,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
     if args.job not in JOBS:
         raise ValueError(f"job: expected one of {', '.join(JOBS)}, got {args.job!r}")
+    if args.job == "esn":
+        return _train_esn(args, extra)
     overrides: dict[str, Any] = dict(DEMO_OVERRIDES) if args.demo else {}
     overrides.update(parse_dotted_args(extra))
     if args.data is not None:
@@ -103,6 +109,28 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _train_esn(args: argparse.Namespace, extra: list[str]) -> int:
+    from recnets.config import apply_overrides, config_to_dict, parse_dotted_args
+    from recnets.experiments.esn_series import ESNRunConfig, train_esn
+
+    for flag in ("resume", "demo"):
+        if getattr(args, flag):
+            raise ValueError(f"--{flag}: expected no such flag for job esn (a fit takes seconds), got it")
+    overrides: dict[str, Any] = parse_dotted_args(extra)
+    if args.data is not None:
+        overrides["data"] = args.data
+    config = apply_overrides(ESNRunConfig(), overrides)
+    if args.show_config:
+        print(json.dumps(config_to_dict(config), indent=2))
+        return 0
+    run_dir = args.run or _run_folder(args.job)
+    print(f"run folder: {run_dir}")
+    train_esn(config, run_dir)
+    print(f"\nrun folder: {run_dir} (config.json, model.safetensors, metrics.json, summary.json, plots/forecast.png)")
+    print(f"re-score: recnets eval {run_dir} [--data OTHER.csv]")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from recnets.experiments.char_lm import generate
 
@@ -116,6 +144,11 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from recnets.experiments.esn_series import eval_report, evaluate_esn, is_esn_run
+
+    if is_esn_run(args.run):
+        print(eval_report(evaluate_esn(args.run, data=args.data, split=args.split, device=args.device)))
+        return 0
     from recnets.experiments.char_lm import FLOOR_LABELS, evaluate_text, report_table
 
     result = evaluate_text(args.run, data=args.data, split=args.split, device=args.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from recnets.experiments import (char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels,
-                                 esn_mackey_glass, esn_memory_capacity, esn_narma10, latching, lstm_adding,
+                                 esn_mackey_glass, esn_memory_capacity, esn_narma10, esn_santafe, latching, lstm_adding,
                                  lstm_temporal_order, pascanu_clipping, vanishing_gradients)
 
 __all__ = ["EXPERIMENTS", "experiment"]
@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
     esn_mackey_glass,
     esn_memory_capacity,
     esn_narma10,
+    esn_santafe,
     esn_japanese_vowels,
 )}
 
