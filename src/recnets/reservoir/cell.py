@@ -161,15 +161,12 @@ class ReservoirCell(Cell):
             elif feedback is not None:
                 raise ValueError("feedback: expected None for a reservoir without feedback (feedback_size 0), "
                                  f"got a tensor of shape {tuple(feedback.shape)}")
+            noise = None
             if self.noise:
-                px_noise = (torch.rand(B, T, self.hidden_size, generator=generator, dtype=px.dtype,
-                                       device=px.device) * 2 - 1) * self.noise  # (B, T, N)
-            states = torch.empty_like(px)  # (B, T, N)
-            for n in range(T):
-                x = self.transition(x, px[:, n], out=states[:, n])
-                if self.noise:
-                    x.add_(px_noise[:, n])
-            final = Hidden(x.clone())
+                noise = (torch.rand(B, T, self.hidden_size, generator=generator, dtype=px.dtype,
+                                    device=px.device) * 2 - 1) * self.noise  # (B, T, N)
+            states, x = self._loop(px, x, noise)
+            final = Hidden(x)
             if lengths is not None:
                 final = self._at_lengths(states, lengths, state)
         return states, final
@@ -180,7 +177,10 @@ class ReservoirCell(Cell):
         ``x (B, N)``, ``px_t (B, N)`` = b + W_in u(n) (+ W_fb y(n-1)); written into ``out`` when given.
         """
         with torch.no_grad():
-            pre = self._recurrent(self._operator(), x, px_t)  # (B, N)
+            if x.shape[0] == 1:  # one series: a matrix-vector product
+                pre = self._recurrent(self._operator(), x[0], px_t[0]).unsqueeze(0)  # (1, N)
+            else:
+                pre = self._recurrent(self._operator(), x, px_t)  # (B, N)
             return torch.lerp(x, self._activate(pre), self.leak, out=out)
 
     # --- internals ---------------------------------------------------------------------------------------------
@@ -203,12 +203,37 @@ class ReservoirCell(Cell):
         return self._operator_cache[1]
 
     @staticmethod
-    def _recurrent(operator: Tensor, x: Tensor, px_t: Tensor) -> Tensor:
+    def _recurrent(operator: Tensor, x: Tensor, px_t: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """px_t + W x for x, px_t (N,) (one series) or (B, N) (a batch)."""
+        if x.dim() == 1:  # a sparse matrix-vector product is ~3x faster than the one-column product
+            return torch.addmv(px_t, operator, x, out=out)
         if operator.layout == torch.strided:
-            return torch.addmm(px_t, x, operator.t())
-        if x.shape[0] == 1:  # a sparse matrix-vector product is ~3x faster than the one-column product
-            return (torch.mv(operator, x[0]) + px_t[0]).unsqueeze(0)
-        return torch.mm(operator, x.t()).t() + px_t
+            return torch.addmm(px_t, x, operator.t(), out=out)
+        return torch.add(torch.mm(operator, x.t()).t(), px_t, out=out)  # (W xᵀ)ᵀ: sparse times dense
+
+    def _loop(self, px: Tensor, x: Tensor, noise: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The states x(1..T) (B, T, N) and the last state (B, N) from px (B, T, N), x(0) (B, N) and ν (B, T, N).
+
+        Three operations a step, into buffers allocated once: pre = px_t + W x (:meth:`_recurrent`), f(pre) in
+        place, and the leaky mix written straight into the states. One series runs on vectors (for the
+        matrix-vector product). Against a loop over :meth:`transition` at N = 1000 (measured): 1.65-1.8x faster
+        for one series, about the same speed for batches of 8-64 (docs/benchmarks.md, "Reservoirs").
+        """
+        B, T, N = px.shape
+        states = torch.empty_like(px)  # (B, T, N)
+        if B == 1:  # one series runs on vectors (N,)
+            px_steps, state_steps, x = px[0].unbind(0), states[0].unbind(0), x[0]
+            noise_steps = [None] * T if noise is None else noise[0].unbind(0)
+        else:  # (B, N) views of each step
+            px_steps, state_steps = px.unbind(1), states.unbind(1)
+            noise_steps = [None] * T if noise is None else noise.unbind(1)
+        pre = px.new_empty(x.shape)  # (N,) or (B, N)
+        operator, leak, recurrent, activate = self._operator(), self.leak, self._recurrent, self._activate
+        for px_t, out, noise_t in zip(px_steps, state_steps, noise_steps):
+            x = torch.lerp(x, activate(recurrent(operator, x, px_t, out=pre)), leak, out=out)
+            if noise_t is not None:
+                x.add_(noise_t)
+        return states, x.reshape(B, N).clone()  # (B, T, N), (B, N)
 
     def _check_inputs(self, us: Tensor) -> Tensor:
         if not isinstance(us, Tensor) or us.dim() != 3 or us.shape[2] != self.input_size:
