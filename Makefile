@@ -26,6 +26,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_rnn.py
+	$(PY) benchmarks/bench_reservoir.py
 
 results: $(STAMP)
 	$(PY) -m recnets.results docs/results.md

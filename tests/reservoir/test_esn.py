@@ -277,3 +277,17 @@ def test_bad_input_is_one_line():
         assert "\n" not in str(caught.value)
     with pytest.raises(TypeError, match="reservoir: expected a ReservoirCell"):
         EchoStateNetwork(torch.nn.Linear(2, 2), O)
+
+
+@pytest.mark.parametrize("feedback", [False, True], ids=["open-loop", "teacher-forced"])
+def test_predict_leaves_out_the_training_noise(feedback):
+    """State noise regularises training only: predict is the noise-free loop, the same on every call."""
+    esn = make(feedback=feedback, noise=0.05)
+    us, targets = series(2, 30)
+    esn.fit(us, targets, washout=3, ridge=1e-4, generator=torch.Generator().manual_seed(0))
+    teacher = targets if feedback else None
+    first, _ = esn.predict(us, teacher=teacher)
+    second, _ = esn.predict(us, teacher=teacher)
+    assert_exact(first, second)
+    states = manual_states(esn.reservoir, us, feedback=shifted(targets, torch.zeros(2, O, **F64)) if feedback else None)
+    assert_exact(first, features(us, states) @ esn.W_out.T)

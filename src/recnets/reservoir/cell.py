@@ -41,7 +41,9 @@ class ReservoirCell(Cell):
         feedback_scaling: W_fb's entries are U[-s, s].
         noise: ν(n) ~ U[-noise, noise] added to the state at every step of :meth:`run` (0: none).
         activation: ``"tanh"`` or ``"identity"`` (a linear reservoir, for memory capacity theory).
-        W: an explicit (N, N) recurrent matrix, used as is (``spectral_radius``/``connectivity`` then unused).
+        W: an explicit (N, N) recurrent matrix, used as is (``spectral_radius``/``connectivity`` then unused;
+            W_in, b and W_fb are still drawn from ``seed``, but not the same draws as without ``W``: a saved
+            reservoir is restored by loading all four buffers).
         distribution: the law of W's nonzero entries before rescaling, ``"uniform"`` or ``"normal"``.
         seed: seeds W, W_in, b and W_fb.
 
@@ -124,7 +126,8 @@ class ReservoirCell(Cell):
         return float((self.W != 0).sum()) / self.W.numel()
 
     def run(self, us: Tensor, state: Hidden | None = None, *, feedback: Tensor | None = None,
-            lengths: Tensor | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Hidden]:
+            lengths: Tensor | None = None, generator: torch.Generator | None = None,
+            noisy: bool = True) -> tuple[Tensor, Hidden]:
         """Drive the reservoir with a batch of input series; no gradients.
 
         Args:
@@ -135,6 +138,8 @@ class ReservoirCell(Cell):
             lengths: (B,) real lengths of padded series: states past a series' end are 0 and the final
                 state is the one at its last real step.
             generator: draws the state noise (a fresh unseeded draw when ``None`` and ``noise > 0``).
+            noisy: add the state noise (a training regulariser, Jaeger & Haas 2004); ``False`` runs without it,
+                as prediction and generation do.
 
         Returns:
             ``(states (B, T, N), Hidden(x (B, N)))``: x(1..T) and the final state.
@@ -162,7 +167,7 @@ class ReservoirCell(Cell):
                 raise ValueError("feedback: expected None for a reservoir without feedback (feedback_size 0), "
                                  f"got a tensor of shape {tuple(feedback.shape)}")
             noise = None
-            if self.noise:
+            if self.noise and noisy:
                 noise = (torch.rand(B, T, self.hidden_size, generator=generator, dtype=px.dtype,
                                     device=px.device) * 2 - 1) * self.noise  # (B, T, N)
             states, x = self._loop(px, x, noise)

@@ -168,13 +168,13 @@ class EchoStateNetwork(nn.Module):
         self.W_out.copy_(W_out.to(self.W_out))
         return FitReport(chosen, training.nrmse(W_out), validation, training.count, state)
 
-    def _teacher_forced(self, us: Tensor, targets: Tensor, state: ESNState,
-                        generator: torch.Generator | None) -> tuple[Tensor, ESNState]:
+    def _teacher_forced(self, us: Tensor, targets: Tensor, state: ESNState, generator: torch.Generator | None,
+                        *, noisy: bool = True) -> tuple[Tensor, ESNState]:
         """Run the reservoir over a chunk, feeding back the targets shifted by one step."""
         feedback = None
         if self.reservoir.feedback_size:
             feedback = torch.cat([state.y[:, None].to(targets.dtype), targets[:, :-1]], 1)  # (B, t, O): y(n-1)
-        states, final = self.reservoir.run(us, Hidden(state.x), feedback=feedback, generator=generator)
+        states, final = self.reservoir.run(us, Hidden(state.x), feedback=feedback, generator=generator, noisy=noisy)
         return states, ESNState(final.h, targets[:, -1].to(final.h.dtype))
 
     # --- prediction and generation --------------------------------------------------------------------------
@@ -183,6 +183,7 @@ class EchoStateNetwork(nn.Module):
         """Outputs for given inputs: open loop on u. With output feedback, the fed-back y(n-1) is ``teacher``
         shifted by one step when given (teacher forcing), else the network's own previous output.
 
+        The reservoir's state noise, a training regulariser, is not added (as in :meth:`generate`).
         The returned state's y is what the next step would feed back: the teacher's last value under teacher
         forcing (as after :meth:`fit`, so that generation continues from the truth), else the last output.
 
@@ -199,10 +200,10 @@ class EchoStateNetwork(nn.Module):
                 if tuple(teacher.shape) != (B, T, self.output_size):
                     raise ValueError(f"teacher: expected shape ({B}, {T}, {self.output_size}), got "
                                      f"{tuple(teacher.shape)}")
-                states, state = self._teacher_forced(us, teacher, state, None)  # state.y: the teacher's last
+                states, state = self._teacher_forced(us, teacher, state, None, noisy=False)  # y: teacher's last
                 outputs = self.readout(us, states)  # (B, T, O)
             else:
-                states, final = self.reservoir.run(us, Hidden(state.x))
+                states, final = self.reservoir.run(us, Hidden(state.x), noisy=False)
                 outputs = self.readout(us, states)  # (B, T, O)
                 state = ESNState(final.h, outputs[:, -1])
         else:
