@@ -37,9 +37,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from typing import Any, Callable
@@ -47,6 +45,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from per_thread import run_workers  # benchmarks/ is on sys.path when a script there runs
 from recnets.machine import describe_machine
 from recnets.reservoir import EchoStateNetwork, ReservoirCell, nrmse, spectral_radius
 from recnets.tasks.series import mackey_glass
@@ -426,42 +425,11 @@ def main(argv: list[str] | None = None) -> None:
             json.dump(worker(args), handle)
         return
     passthrough = list(argv if argv is not None else sys.argv[1:])
-    base = strip_option(strip_option(passthrough, "--threads"), "--json")
-    results = []
-    for index, threads in enumerate(args.threads):
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-            path = handle.name
-        try:
-            command = [sys.executable, os.path.abspath(__file__), *base, "--threads", str(threads), "--worker", path]
-            if index == 0:
-                command.append("--first-worker")
-            env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
-            print(f"threads={threads}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-            subprocess.run(command, check=True, env=env)
-            with open(path, encoding="utf-8") as handle:
-                results.append(json.load(handle))
-        finally:
-            os.unlink(path)
+    results = run_workers(__file__, passthrough, args.threads, environment=THREAD_VARIABLES, flag_first="--first-worker")
     print(report(results, args))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"argv": passthrough, "results": results}, handle, indent=1)
-
-
-def strip_option(argv: list[str], option: str) -> list[str]:
-    """``argv`` without ``option`` and the values that follow it."""
-    out, skipping = [], False
-    for arg in argv:
-        if arg == option:
-            skipping = True
-            continue
-        if arg.startswith(option + "="):
-            continue
-        if skipping and not arg.startswith("--"):
-            continue
-        skipping = False
-        out.append(arg)
-    return out
 
 
 if __name__ == "__main__":

@@ -35,9 +35,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -45,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from per_thread import run_workers  # benchmarks/ is on sys.path when a script there runs
 from recnets.machine import cpu_model
 from recnets import ElmanCell, GRUCell, LSTMCell, unroll
 
@@ -350,40 +349,12 @@ def main(argv: list[str] | None = None) -> None:
         with open(args.worker, "w", encoding="utf-8") as handle:
             json.dump(worker(args), handle)
         return
-    results = []
-    passthrough = [arg for arg in (argv if argv is not None else sys.argv[1:])]
-    base = strip_option(strip_option(passthrough, "--threads"), "--json")
-    for threads in args.threads:
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-            path = handle.name
-        try:
-            command = [sys.executable, os.path.abspath(__file__), *base, "--threads", str(threads), "--worker", path]
-            print(f"threads={threads}: {' '.join(command[1:-2])}", file=sys.stderr, flush=True)
-            subprocess.run(command, check=True)
-            with open(path, encoding="utf-8") as handle:
-                results.append(json.load(handle))
-        finally:
-            os.unlink(path)
+    passthrough = list(argv if argv is not None else sys.argv[1:])
+    results = run_workers(__file__, passthrough, args.threads)
     print(report(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"argv": passthrough, "results": results}, handle, indent=1)
-
-
-def strip_option(argv: list[str], option: str) -> list[str]:
-    """``argv`` without ``option`` and the values that follow it."""
-    out, skipping = [], False
-    for arg in argv:
-        if arg == option:
-            skipping = True
-            continue
-        if arg.startswith(option + "="):
-            continue
-        if skipping and not arg.startswith("--"):
-            continue
-        skipping = False
-        out.append(arg)
-    return out
 
 
 if __name__ == "__main__":

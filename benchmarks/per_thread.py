@@ -1,0 +1,61 @@
+"""Run a benchmark once per thread count, each in a fresh process, and gather the workers' JSON results.
+
+A fresh process per thread count keeps BLAS and OpenMP pools from carrying over between counts; the
+worker is the same script called with ``--threads N --worker PATH`` (it writes its results to PATH).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any, Sequence
+
+__all__ = ["run_workers", "strip_option"]
+
+
+def run_workers(script: str, argv: Sequence[str], thread_counts: Sequence[int], *,
+                environment: dict[str, str] | None = None, flag_first: str | None = None) -> list[dict[str, Any]]:
+    """The results of ``script`` run once per thread count (``--threads N --worker PATH``), in order.
+
+    Args:
+        script: the benchmark's own path (``__file__``).
+        argv: its command line, from which ``--threads`` and ``--json`` are dropped for the workers.
+        thread_counts: one worker each.
+        environment: variables set to the thread count in each worker (e.g. ``OMP_NUM_THREADS``).
+        flag_first: a flag given to the first worker only (e.g. untimed extras run once).
+    """
+    base = strip_option(strip_option(list(argv), "--threads"), "--json")
+    results = []
+    for index, threads in enumerate(thread_counts):
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+            path = handle.name
+        try:
+            command = [sys.executable, os.path.abspath(script), *base, "--threads", str(threads), "--worker", path]
+            if flag_first and index == 0:
+                command.append(flag_first)
+            env = {**os.environ, **{name: str(threads) for name in (environment or ())}}
+            print(f"threads={threads}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+            subprocess.run(command, check=True, env=env)
+            with open(path, encoding="utf-8") as handle:
+                results.append(json.load(handle))
+        finally:
+            os.unlink(path)
+    return results
+
+
+def strip_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option`` and the values that follow it."""
+    out, skipping = [], False
+    for arg in argv:
+        if arg == option:
+            skipping = True
+            continue
+        if arg.startswith(option + "="):
+            continue
+        if skipping and not arg.startswith("--"):
+            continue
+        skipping = False
+        out.append(arg)
+    return out
