@@ -37,6 +37,7 @@ from torch import Tensor
 
 from recnets.analysis.plots import _figure, _save, plot_curves
 from recnets.experiments.summary import Row, make_summary, write_summary
+from recnets.machine import one_torch_thread
 from recnets.reservoir import ReservoirCell
 from recnets.tasks.series import japanese_vowels
 
@@ -358,12 +359,8 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
     second thread made each wait on the other (measured: a batch of 50 small Cholesky solves 0.6 s on two
     threads, 3 ms on one).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(Path(out_dir), quick, progress, echo)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(out_dir: Path, quick: bool, progress: bool, echo: Callable[[str], None]) -> dict[str, Any]:

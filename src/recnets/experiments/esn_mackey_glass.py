@@ -39,6 +39,7 @@ from torch import Tensor
 
 from recnets.analysis.plots import plot_prediction
 from recnets.experiments.summary import Row, make_summary, write_summary
+from recnets.machine import one_torch_thread
 from recnets.reservoir import EchoStateNetwork, ESNState, FitReport, ReservoirCell, log_grid
 from recnets.tasks.series import mackey_glass
 
@@ -322,12 +323,8 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
     2-core machine a second thread made each step wait on the other (measured: ~5 ms per 200-unit step
     instead of ~0.05 ms).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(Path(out_dir), quick, echo)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(out_dir: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:

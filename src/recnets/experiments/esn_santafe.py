@@ -39,6 +39,7 @@ from torch import Tensor
 
 from recnets.analysis.plots import plot_prediction
 from recnets.experiments.summary import Row, make_summary, write_summary
+from recnets.machine import one_torch_thread
 from recnets.reservoir import EchoStateNetwork, ReservoirCell, RidgeAccumulator, log_grid, nmse
 from recnets.tasks.series import packaged_file, santafe_laser
 
@@ -319,12 +320,8 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
     Runs on one torch thread (restored after), as the other reservoir experiments do: a reservoir step is a few
     small operations that a second thread on a busy 2-core machine only delays.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(Path(out_dir), quick, echo)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(out_dir: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:

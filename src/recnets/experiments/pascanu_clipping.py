@@ -42,6 +42,7 @@ from torch import nn  # noqa: E402
 
 from recnets.experiments.compare import model_for  # noqa: E402
 from recnets.experiments.summary import Row, make_summary, write_summary  # noqa: E402
+from recnets.machine import one_torch_thread
 from recnets.tasks.generated import success_rate  # noqa: E402
 from recnets.tasks.temporal_order import TemporalOrder2BitTask, TemporalOrderConfig  # noqa: E402
 from recnets.train.config import TrainConfig  # noqa: E402
@@ -278,12 +279,8 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
     Runs on one torch thread (restored after): the models are tiny, and on a busy 2-core machine a second
     thread made the quick run ~10x slower in CPU time (measured).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(Path(out_dir), quick, echo)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(out_dir: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:
