@@ -27,7 +27,6 @@ supporting material's settings are taken as public re-implementations read them 
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -37,7 +36,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from recnets.analysis.plots import plot_prediction
+from recnets.analysis.plots import plot_curves, plot_prediction
 from recnets.experiments.summary import Row, make_summary, write_summary
 from recnets.machine import one_torch_thread
 from recnets.reservoir import EchoStateNetwork, ESNState, FitReport, ReservoirCell, log_grid
@@ -288,32 +287,6 @@ def evaluate_reservoir(config: Settings, seed: int, train: Tensor, blocks: Tenso
             "ridge": report.ridge, "validation": report.validation, "esn": esn, "start": start}
 
 
-# --- figures --------------------------------------------------------------------------------------------------
-def plot_horizon(curves: dict[str, Tensor], path: Path, *, title: str) -> Path:
-    """NRMSE_k against the generated step k (log y) for each predictor, with the step 84 marked: PNG + JSON."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for label, values in curves.items():
-        axes.plot(range(1, len(values) + 1), values.tolist(), label=label)
-    axes.axvline(len(next(iter(curves.values()))), color="grey", linestyle="--", linewidth=1)
-    axes.set_yscale("log")
-    axes.set_xlabel("generated step k")
-    axes.set_ylabel("NRMSE over trials")
-    axes.set_title(title, fontsize=10)
-    axes.legend(loc="best", fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    path.with_suffix(".json").write_text(json.dumps({label: values.tolist() for label, values in curves.items()},
-                                                    indent=1) + "\n")
-    return path
-
-
 # --- the run --------------------------------------------------------------------------------------------------
 def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -378,8 +351,9 @@ def _run(out_dir: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, A
                     out_dir / "plots" / "prediction.png", start=-history, split=config.horizon,
                     title=f"N = {config.units}: teacher forced until step 0, then generating (dashed: step "
                           f"{config.horizon})", xlabel="step after teacher forcing", ylabel="x")
-    plot_horizon(curves, out_dir / "plots" / "horizon.png",
-                 title=f"closed-loop error against the horizon ({config.trials} trials)")
+    plot_curves({label: (range(1, len(values) + 1), values) for label, values in curves.items()},
+                out_dir / "plots" / "horizon.png", logy=True, xlabel="generated step k", ylabel="NRMSE over trials",
+                title=f"closed-loop error against the horizon ({config.trials} trials)")
 
     pinv = [results[seed]["nrmse84"]["pinv"] for seed in config.reservoirs]
     ridge = [results[seed]["nrmse84"]["ridge"] for seed in config.reservoirs]

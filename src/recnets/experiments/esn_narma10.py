@@ -19,7 +19,6 @@ linear filter on the last 10 inputs (the information the reservoir has), and the
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from recnets.analysis.plots import plot_prediction
+from recnets.analysis.plots import plot_curves, plot_prediction
 from recnets.experiments.summary import Row, make_summary, write_summary
 from recnets.machine import one_torch_thread
 from recnets.reservoir import EchoStateNetwork, RidgeAccumulator, ReservoirCell, log_grid, nmse, nrmse
@@ -218,37 +217,6 @@ def tune(units: int, us: Tensor, targets: Tensor, config: Settings) -> tuple[Res
 
 
 # --- figures --------------------------------------------------------------------------------------------------
-def plot_against_size(sizes: Sequence[int], means: Sequence[float], spreads: Sequence[float],
-                      baselines: dict[str, float], path: Path, *, title: str) -> Path:
-    """Test NRMSE (mean ± standard deviation over seeds) against N, log x, with each baseline as a horizontal
-    line: PNG + JSON."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure = Figure(figsize=(6.0, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.errorbar(list(sizes), list(means), yerr=list(spreads), marker="o", capsize=3, label="echo state network")
-    for index, (label, value) in enumerate(baselines.items()):
-        axes.axhline(value, color=f"C{index + 1}", linestyle="--", linewidth=1, label=label)
-    axes.set_xscale("log")
-    axes.minorticks_off()
-    axes.set_xticks(list(sizes), [str(N) for N in sizes])
-    axes.set_ylim(0, 1.5 * max([*means, *baselines.values()]))  # headroom for the legend
-    axes.set_xlabel("reservoir units N")
-    axes.set_ylabel("test NRMSE")
-    axes.set_title(title, fontsize=10)
-    axes.legend(loc="upper right", fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    path.with_suffix(".json").write_text(json.dumps({"N": list(sizes), "mean": list(means), "std": list(spreads),
-                                                     "baselines": baselines}, indent=1) + "\n")
-    return path
-
-
-# --- the run --------------------------------------------------------------------------------------------------
 def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Tune each N on validation, fit every seed, score the test segment, write the summary and plots.
@@ -294,11 +262,12 @@ def _run(out_dir: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, A
                     out_dir / "plots" / "prediction.png", start=segments.fit_end,
                     title=f"NARMA-10, first {config.plot_steps} test steps", xlabel="step t", ylabel="y(t + 1)")
     means = [results[N]["mean_nrmse"] for N in config.sizes]
-    plot_against_size(config.sizes, means, [results[N]["std_nrmse"] for N in config.sizes],
-                      {"mean predictor": mean, f"linear FIR({config.order}) on u": fir,
-                       f"linear ARX({config.order}) on u and true y": arx},
-                      out_dir / "plots" / "nrmse_against_size.png",
-                      title=f"NARMA-10 test NRMSE, mean ± std over {len(config.seeds)} reservoirs")
+    flat = {"mean predictor": mean, f"linear FIR({config.order}) on u": fir,
+            f"linear ARX({config.order}) on u and true y": arx}  # baselines: one value for every N
+    plot_curves({"echo state network": (config.sizes, means, [results[N]["std_nrmse"] for N in config.sizes]),
+                 **{label: (config.sizes, [value] * len(config.sizes)) for label, value in flat.items()}},
+                out_dir / "plots" / "nrmse_against_size.png", logx=True, xlabel="reservoir units N",
+                ylabel="test NRMSE", title=f"NARMA-10 test NRMSE, mean ± std over {len(config.seeds)} reservoirs")
 
     rows = []
     for units in config.sizes:
