@@ -291,3 +291,16 @@ def test_predict_leaves_out_the_training_noise(feedback):
     assert_exact(first, second)
     states = manual_states(esn.reservoir, us, feedback=shifted(targets, torch.zeros(2, O, **F64)) if feedback else None)
     assert_exact(first, features(us, states) @ esn.W_out.T)
+
+
+def test_the_qr_solver_fits_the_same_readout_and_an_unknown_solver_is_one_line():
+    us, targets = series(2, 60)
+    normal, qr = make(), make()
+    grid = log_grid(1e-8, 1e-2)
+    report_normal = normal.fit(us, targets, washout=5, ridge=grid, validation_steps=15, chunk_size=16)
+    report_qr = qr.fit(us, targets, washout=5, ridge=grid, validation_steps=15, chunk_size=16, solver="qr")
+    assert report_qr.ridge == report_normal.ridge and report_qr.rows == report_normal.rows
+    assert_exact(qr.W_out, normal.W_out, tol=1e-7)
+    assert abs(report_qr.train_nrmse - report_normal.train_nrmse) < 1e-9
+    with pytest.raises(ValueError, match="^solver: expected one of normal, qr, got 'svd'$"):
+        make().fit(us, targets, solver="svd")

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from conftest import assert_exact
-from recnets.reservoir import RidgeAccumulator, RLSReadout, log_grid
+from recnets.reservoir import QRRidgeAccumulator, RidgeAccumulator, RLSReadout, log_grid
 
 F64 = {"dtype": torch.float64}
 R, F, O = 60, 7, 3
+KINDS = pytest.mark.parametrize("kind", [RidgeAccumulator, QRRidgeAccumulator], ids=["normal", "qr"])
 
 
 def ridge_solution(X, Y, ridge):
@@ -34,9 +35,10 @@ def data(rows=R, noise=0.3):
 
 
 @pytest.mark.parametrize("ridge", [0.0, 1e-6, 0.3, 50.0])
-def test_solve_is_the_closed_form(ridge):
+@KINDS
+def test_solve_is_the_closed_form(kind, ridge):
     X, Y = data()
-    accumulator = RidgeAccumulator(F, O)
+    accumulator = kind(F, O)
     accumulator.add(X, Y)
     W_out = accumulator.solve(ridge)
     assert W_out.shape == (O, F) and W_out.dtype == torch.float64
@@ -63,9 +65,10 @@ def test_chunks_equal_all_at_once_and_leading_dims_flatten():
     assert_exact(whole.target_variance(), Y.var(0, unbiased=False), tol=1e-10)
 
 
-def test_squared_error_and_nrmse_are_the_direct_sums():
+@KINDS
+def test_squared_error_and_nrmse_are_the_direct_sums(kind):
     X, Y = data()
-    accumulator = RidgeAccumulator(F, O)
+    accumulator = kind(F, O)
     accumulator.add(X, Y)
     for W_out in (accumulator.solve(0.1), torch.randn(O, F, **F64), torch.zeros(O, F, **F64)):
         direct = ((X @ W_out.T - Y) ** 2).sum(0)  # (O,)
@@ -103,9 +106,10 @@ def test_choose_ridge_scores_a_singular_ridge_as_inf():
 
 
 @pytest.mark.parametrize("rows", [1, 3, 6])
-def test_singular_system_asks_for_a_larger_ridge(rows):
+@KINDS
+def test_singular_system_asks_for_a_larger_ridge(kind, rows):
     X, Y = data(rows=rows)
-    accumulator = RidgeAccumulator(F, O)
+    accumulator = kind(F, O)
     accumulator.add(X, Y)
     with pytest.raises(ValueError, match="larger ridge") as caught:
         accumulator.solve(0.0)
@@ -114,16 +118,16 @@ def test_singular_system_asks_for_a_larger_ridge(rows):
     assert_exact(accumulator.solve(1e-3), ridge_solution(X, Y, 1e-3), tol=1e-9)  # a ridge makes it solvable
 
 
-
 @pytest.mark.parametrize("seed", range(6))
-def test_dependent_features_at_ridge_zero_ask_for_a_larger_ridge(seed):
+@KINDS
+def test_dependent_features_at_ridge_zero_ask_for_a_larger_ridge(kind, seed):
     generator = torch.Generator().manual_seed(seed)
     X = torch.randn(R, F, generator=generator, **F64)
     X[:, 5] = 0.3 * X[:, 1] - 2 * X[:, 3]  # many rows, but a feature that is a combination of two others
     dead = X.clone()
     dead[:, 2] = 0  # a unit that never fires
     for features in (X, dead):
-        accumulator = RidgeAccumulator(F, O)
+        accumulator = kind(F, O)
         accumulator.add(features, torch.randn(R, O, generator=generator, **F64))
         with pytest.raises(ValueError, match="larger ridge"):
             accumulator.solve(0.0)
@@ -196,3 +200,45 @@ def test_log_grid_endpoints_and_spacing():
     ratios = [b / a for a, b in zip(fine, fine[1:])]
     assert max(abs(ratio - 10 ** 0.25) for ratio in ratios) <= 1e-12
     assert log_grid(0.3, 0.3) == [0.3]
+
+
+def test_qr_chunks_and_merges_equal_all_at_once():
+    X, Y = data()
+    whole, chunked, first, second = (QRRidgeAccumulator(F, O) for _ in range(4))
+    whole.add(X, Y)
+    for start in range(0, R, 4):  # chunks narrower than F: R is built up from a zero start
+        chunked.add(X[start:start + 4], Y[start:start + 4])
+    first.add(X[:25], Y[:25])
+    second.add(X[25:], Y[25:])
+    first.merge(second)
+    for accumulator in (chunked, first):
+        assert accumulator.count == R
+        assert_exact(accumulator.solve(0.0), ridge_solution(X, Y, 0.0), tol=1e-10)
+        assert_exact(accumulator.solve(1e-3), whole.solve(1e-3), tol=1e-10)
+        assert_exact(accumulator.R.T @ accumulator.R, X.T @ X, tol=1e-10 * float((X.T @ X).abs().max()))
+    normal, other = RidgeAccumulator(F, O), RidgeAccumulator(F, O)
+    normal.add(X[:25], Y[:25])
+    other.add(X[25:], Y[25:])
+    normal.merge(other)
+    assert_exact(normal.XtX, X.T @ X, tol=1e-10)
+    with pytest.raises(ValueError, match="other: expected a RidgeAccumulator of 7 features"):
+        normal.merge(whole)
+
+
+@pytest.mark.parametrize("smallest", [1e-7, 1e-9])
+def test_qr_keeps_the_accuracy_the_normal_equations_lose(smallest):
+    """X = U diag(1 .. σ_min) Vᵀ, Y = X w exactly: R (cond 1/σ_min) recovers w; XᵀX (cond 1/σ_min²) does not."""
+    generator = torch.Generator().manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(400, F, generator=generator, **F64))
+    V, _ = torch.linalg.qr(torch.randn(F, F, generator=generator, **F64))
+    X = (U * torch.logspace(0, math.log10(smallest), F, **F64)) @ V.T  # (R, F)
+    w = torch.randn(F, O, generator=generator, **F64)
+    qr, normal = QRRidgeAccumulator(F, O), RidgeAccumulator(F, O)
+    for accumulator in (qr, normal):
+        accumulator.add(X, X @ w)
+    assert_exact(qr.solve(0.0), w.T, tol=1e-6)  # measured: 1e-10 (σ_min 1e-7), 6e-9 (1e-9)
+    try:
+        error = float((normal.solve(0.0) - w.T).abs().max())  # measured: 0.02 (σ_min 1e-7); singular (1e-9)
+    except ValueError:
+        error = math.inf
+    assert error > 1e-3

@@ -2,14 +2,15 @@
 
 Book: 10.8.
 """
+from recnets.analysis.spectrum import spectral_radius
 from recnets.reservoir.cell import ReservoirCell
-from recnets.reservoir.esn import EchoStateNetwork, ESNState, FitReport
+from recnets.reservoir.esn import SOLVERS, EchoStateNetwork, ESNState, FitReport
 from recnets.reservoir.measures import (EchoStateCheck, MemoryCapacity, echo_state_property, memory_capacity, nmse,
                                         nrmse)
-from recnets.reservoir.readout import RidgeAccumulator, RLSReadout, log_grid
-from recnets.analysis.spectrum import spectral_radius
+from recnets.reservoir.readout import LeastSquaresStatistics, QRRidgeAccumulator, RidgeAccumulator, RLSReadout, log_grid
 from recnets.reservoir.weights import random_matrix, reservoir_matrix
 
-__all__ = ["ReservoirCell", "EchoStateNetwork", "ESNState", "FitReport", "EchoStateCheck", "MemoryCapacity",
-           "echo_state_property", "memory_capacity", "nmse", "nrmse", "RidgeAccumulator", "RLSReadout", "log_grid",
-           "random_matrix", "reservoir_matrix", "spectral_radius"]
+__all__ = ["ReservoirCell", "EchoStateNetwork", "ESNState", "FitReport", "SOLVERS", "EchoStateCheck",
+           "MemoryCapacity", "echo_state_property", "memory_capacity", "nmse", "nrmse", "LeastSquaresStatistics",
+           "RidgeAccumulator", "QRRidgeAccumulator", "RLSReadout", "log_grid", "random_matrix", "reservoir_matrix",
+           "spectral_radius"]

@@ -11,9 +11,11 @@ from torch import Tensor, nn
 
 from recnets.core.state import Hidden
 from recnets.reservoir.cell import ReservoirCell
-from recnets.reservoir.readout import RidgeAccumulator
+from recnets.reservoir.readout import QRRidgeAccumulator, RidgeAccumulator
 
-__all__ = ["EchoStateNetwork", "ESNState", "FitReport"]
+__all__ = ["EchoStateNetwork", "ESNState", "FitReport", "SOLVERS"]
+
+SOLVERS = {"normal": RidgeAccumulator, "qr": QRRidgeAccumulator}  # fit(solver=...): the readout's statistics
 
 
 class ESNState(NamedTuple):
@@ -91,7 +93,7 @@ class EchoStateNetwork(nn.Module):
     # --- training ----------------------------------------------------------------------------------------------
     def fit(self, us: Tensor, targets: Tensor, *, washout: int = 0, ridge: float | Sequence[float] = 1e-7,
             validation_steps: int = 0, chunk_size: int = 4096, state: ESNState | None = None,
-            generator: torch.Generator | None = None) -> FitReport:
+            generator: torch.Generator | None = None, solver: str = "normal") -> FitReport:
         """Teacher-forced training of W_out by ridge regression, in chunks of time (memory independent of T).
 
         The reservoir runs over the series chunk by chunk (with output feedback, the targets shifted by one
@@ -109,6 +111,9 @@ class EchoStateNetwork(nn.Module):
             chunk_size: steps per chunk.
             state: the state before the first step (zeros when ``None``).
             generator: draws the reservoir's state noise.
+            solver: ``"normal"``: the normal equations (:class:`RidgeAccumulator`, fast); ``"qr"``: a
+                triangular factor of X (:class:`QRRidgeAccumulator`), for ridges too small for the normal
+                equations (they square X's condition number).
 
         Returns:
             a :class:`FitReport`.
@@ -134,8 +139,10 @@ class EchoStateNetwork(nn.Module):
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
         state = state if state is not None else self.initial_state(B)
-        training = RidgeAccumulator(self.feature_size, self.output_size, device=us.device)
-        held_out = RidgeAccumulator(self.feature_size, self.output_size, device=us.device)
+        if solver not in SOLVERS:
+            raise ValueError(f"solver: expected one of {', '.join(SOLVERS)}, got {solver!r}")
+        training = SOLVERS[solver](self.feature_size, self.output_size, device=us.device)
+        held_out = SOLVERS[solver](self.feature_size, self.output_size, device=us.device)
         split = T - validation_steps if len(grid) > 1 else T
         for start in range(0, T, chunk_size):
             stop = min(start + chunk_size, T)
@@ -148,12 +155,7 @@ class EchoStateNetwork(nn.Module):
         validation: dict[float, float] = {}
         if len(grid) > 1:
             chosen, validation = training.choose_ridge(held_out, grid)
-            if held_out.count:
-                training.XtX += held_out.XtX
-                training.XtY += held_out.XtY
-                training.YtY += held_out.YtY
-                training.Ysum += held_out.Ysum
-                training.count += held_out.count
+            training.merge(held_out)
         else:
             chosen = grid[0]
         larger = sorted(ridge for ridge in grid if ridge > chosen)
