@@ -19,3 +19,8 @@ __all__ += ["AddingTask", "ArithmeticConfig", "MultiplicationTask", "PascanuAddi
             "LatchingConfig", "LatchingTask", "MemorizationConfig", "MemorizationTask", "PermutationConfig",
             "RandomPermutationTask", "TemporalOrder2BitTask", "TemporalOrder3BitTask", "TemporalOrderConfig",
             "SumOfSinesTask", "WaveformConfig"]
+from recnets.tasks.series import (JapaneseVowels, MissingDataError, check_series, japanese_vowels, load_series,
+                                  mackey_glass, narma10, santafe_laser)
+
+__all__ += ["JapaneseVowels", "MissingDataError", "check_series", "japanese_vowels", "load_series", "mackey_glass",
+            "narma10", "santafe_laser"]
