@@ -21,6 +21,7 @@ from recnets.analysis.spectrum import spectrum_trackers
 from recnets.cells.registry import cell_names, make_cell
 from recnets.config import config_from_dict, config_to_dict
 from recnets.decode import sample
+from recnets.files import write_json
 from recnets.nets.patterns import OutputEveryStep
 from recnets.tasks.char_corpus import CharLMConfig, CharLMTask, Documents, Vocabulary, read_documents
 from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
@@ -102,16 +103,6 @@ def build_model(config: CharLMModelConfig, vocab_size: int) -> OutputEveryStep:
                            vocab_size=vocab_size)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: temporary file, fsync, rename."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume: bool = False,
                   samples: int = 3, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or resume), then evaluate held-out bpc on the test split beside the floors, and sample.
@@ -131,7 +122,7 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
                              f"{run_dir}, got {config_to_dict(config.model)}")
     echo(f"data: {task.describe()['source']} - {corpus.streams['train'].size:,} training characters, "
          f"vocabulary {task.vocab_size}")
-    _write_json(run_dir / VOCAB_FILE, task.vocabulary.to_json())
+    write_json(run_dir / VOCAB_FILE, task.vocabulary.to_json())
     torch.manual_seed(config.train.seed)  # the initial weights depend on the seed alone, not on what ran before
     model = build_model(config.model, task.vocab_size)
     parameters = sum(p.numel() for p in model.parameters())
@@ -152,7 +143,7 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
     summary = {"job": JOB, "run_dir": str(run_dir), "train": result, "test": test, "floors": floors,
                "samples": texts, "parameters": parameters, "data": task.describe(),
                "config": config_to_dict(config)}
-    _write_json(run_dir / SUMMARY_FILE, summary)
+    write_json(run_dir / SUMMARY_FILE, summary)
     for index, text in enumerate(texts):
         echo(f"\n--- sample {index + 1} (temperature 0.7, prompt {prompt!r}) ---\n{text}")
     echo("")

@@ -41,6 +41,7 @@ from torch import Tensor
 
 from recnets.analysis.plots import plot_prediction
 from recnets.config import config_from_dict, config_to_dict
+from recnets.files import write_atomically, write_json
 from recnets.reservoir import EchoStateNetwork, ESNState, ReservoirCell, RidgeAccumulator, log_grid, nrmse
 from recnets.tasks.series import check_series, load_series
 
@@ -262,24 +263,6 @@ def _per_column(predictions: Tensor, truth: Tensor) -> list[float | None]:
 # ------------------------------------------------------------------------------------------ training
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file, fsync, rename, fsync of the folder: a crash leaves the old file or the new one."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    descriptor = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    _write_atomically(path, (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8"))
-
 
 def _read_series(path: str, washout: int) -> tuple[Tensor, dict[str, Any]]:
     """The series (T, D) float64 and its provenance (path, SHA-256, shape)."""
@@ -389,17 +372,17 @@ def train_esn(config: ESNRunConfig, run_dir: str | os.PathLike, *, echo: Callabl
                "train_nrmse": train_nrmse}
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / CONFIG_FILE, {"job": JOB, "format": FORMAT_VERSION, "config": config_to_dict(config),
+    write_json(run_dir / CONFIG_FILE, {"job": JOB, "format": FORMAT_VERSION, "config": config_to_dict(config),
                                         "input_size": D, "output_size": len(targets), "target_columns": targets,
                                         "data": provenance})
-    _write_atomically(run_dir / MODEL_FILE, safetensors.torch.save(_model_tensors(model)))
-    _write_json(run_dir / METRICS_FILE, metrics)
+    write_atomically(run_dir / MODEL_FILE, safetensors.torch.save(_model_tensors(model)))
+    write_json(run_dir / METRICS_FILE, metrics)
     plot = _plot(scored, series, targets, config.task, run_dir / "plots" / "forecast.png")
     summary = {"job": JOB, "run_dir": str(run_dir), "data": provenance, "split": split._asdict(),
                "target_columns": targets, "metrics": metrics, "config": config_to_dict(config),
                "files": [CONFIG_FILE, MODEL_FILE, METRICS_FILE, SUMMARY_FILE, str(plot.relative_to(run_dir))],
                "seconds": time.monotonic() - started}
-    _write_json(run_dir / SUMMARY_FILE, summary)
+    write_json(run_dir / SUMMARY_FILE, summary)
     echo(eval_report({"run": str(run_dir), "data": "the held-out test tail", **metrics["test"],
                       "mode": config.task.mode, "horizon": config.task.horizon}))
     return summary

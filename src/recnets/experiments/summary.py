@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from recnets.files import write_atomically, write_json
 from recnets.machine import describe_machine
 
 __all__ = ["Row", "make_summary", "write_summary", "publish_summary", "RESULTS_FOLDER"]
@@ -39,15 +40,6 @@ def make_summary(*, name: str, title: str, book: str, budget: str, rows: list[di
             "extra": extra or {}}
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def write_summary(run_dir: str | os.PathLike, summary: dict[str, Any]) -> Path:
     """``run_dir/summary.json`` and its short human report ``run_dir/report.md``, each written atomically."""
     from recnets.results import render_section
@@ -55,8 +47,8 @@ def write_summary(run_dir: str | os.PathLike, summary: dict[str, Any]) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "summary.json"
-    _write_atomically(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    _write_atomically(run_dir / "report.md", render_section(summary, level="#") + "\n")
+    write_json(path, summary)
+    write_atomically(run_dir / "report.md", render_section(summary, level="#") + "\n")
     return path
 
 

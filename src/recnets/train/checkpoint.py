@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from recnets.core.state import state_to_flat
+from recnets.files import fsync_folder
 
 __all__ = [
     "CheckpointError",
@@ -87,14 +88,6 @@ def _folder_name(step: int) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -201,13 +194,13 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: nn.Module, 
     temporary.mkdir()
     for file, data in blobs.items():
         _write_synced(temporary / file, data)
-    _fsync_dir(temporary)
+    fsync_folder(temporary)
     final = checkpoints / name
     displaced = checkpoints / f".old-{name}-{os.getpid()}"
     if final.exists():  # the same step saved again: move the old one aside, never delete before renaming
         os.rename(final, displaced)
     os.rename(temporary, final)
-    _fsync_dir(checkpoints)
+    fsync_folder(checkpoints)
     _publish(checkpoints, name)
     if displaced.exists():
         shutil.rmtree(displaced)
@@ -220,7 +213,7 @@ def _publish(checkpoints: Path, name: str) -> None:
     temporary = checkpoints / f"{LATEST}.tmp"
     _write_synced(temporary, (name + "\n").encode())
     os.replace(temporary, checkpoints / LATEST)
-    _fsync_dir(checkpoints)
+    fsync_folder(checkpoints)
 
 
 def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:

@@ -11,19 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from recnets.files import write_atomically, write_json
+
 __all__ = ["Logbook"]
 
 CONFIG_FILE, METRICS_FILE, PLOTS, LOSS_PLOT = "config.json", "metrics.jsonl", "plots", "loss.png"
-
-
-def _replace_synced(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _jsonable(value: Any) -> Any:
@@ -53,7 +45,7 @@ class Logbook:
     def write_config(self, config: dict[str, Any]) -> None:
         """Save the run's configuration once; an existing ``config.json`` is left as it is."""
         if not self.config_path.exists():
-            _replace_synced(self.config_path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+            write_json(self.config_path, config)
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record as a line of ``metrics.jsonl``."""
@@ -78,11 +70,11 @@ class Logbook:
     def truncate(self, step: int) -> None:
         """Keep the records with ``step <= step`` only (resuming from the checkpoint of that step)."""
         kept = [record for record in self.records() if record["step"] <= step]
-        _replace_synced(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        write_atomically(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def clear(self) -> None:
         """Start ``metrics.jsonl`` empty (a fresh run in this folder)."""
-        _replace_synced(self.metrics_path, b"")
+        write_atomically(self.metrics_path, "")
 
     def plot(self) -> Path:
         """Draw the train and valid loss per scored step against the step into ``plots/loss.png``.
