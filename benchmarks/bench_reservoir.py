@@ -34,7 +34,6 @@ Book: 10.8 (echo state networks).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -45,7 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from per_thread import run_workers  # benchmarks/ is on sys.path when a script there runs
+from per_thread import run_benchmark  # benchmarks/ is on sys.path when a script there runs
 from recnets.machine import describe_machine
 from recnets.reservoir import EchoStateNetwork, ReservoirCell, nrmse, spectral_radius
 from recnets.tasks.series import mackey_glass
@@ -419,17 +418,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    if args.worker:  # one thread count, in this fresh process
-        args.threads = args.threads[0]
-        with open(args.worker, "w", encoding="utf-8") as handle:
-            json.dump(worker(args), handle)
-        return
-    passthrough = list(argv if argv is not None else sys.argv[1:])
-    results = run_workers(__file__, passthrough, args.threads, environment=THREAD_VARIABLES, flag_first="--first-worker")
-    print(report(results, args))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"argv": passthrough, "results": results}, handle, indent=1)
+    results = run_benchmark(__file__, args, argv, worker, environment=THREAD_VARIABLES, flag_first="--first-worker")
+    if results is not None:
+        print(report(results, args))
 
 
 if __name__ == "__main__":

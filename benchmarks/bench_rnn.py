@@ -31,7 +31,6 @@ Book: 10.2 (the unfolded graph whose cost this measures).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -43,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from per_thread import run_workers  # benchmarks/ is on sys.path when a script there runs
+from per_thread import run_benchmark  # benchmarks/ is on sys.path when a script there runs
 from recnets.machine import cpu_model
 from recnets import ElmanCell, GRUCell, LSTMCell, unroll
 
@@ -344,17 +343,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    if args.worker:  # one thread count, in this fresh process
-        args.threads = args.threads[0]
-        with open(args.worker, "w", encoding="utf-8") as handle:
-            json.dump(worker(args), handle)
-        return
-    passthrough = list(argv if argv is not None else sys.argv[1:])
-    results = run_workers(__file__, passthrough, args.threads)
-    print(report(results))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"argv": passthrough, "results": results}, handle, indent=1)
+    results = run_benchmark(__file__, args, argv, worker)
+    if results is not None:
+        print(report(results))
 
 
 if __name__ == "__main__":

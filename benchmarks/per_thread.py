@@ -10,9 +10,27 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-__all__ = ["run_workers", "strip_option"]
+__all__ = ["run_benchmark", "run_workers", "strip_option"]
+
+
+def run_benchmark(script: str, args: Any, argv: Sequence[str] | None, worker: Callable[[Any], dict[str, Any]],
+                  **options: Any) -> list[dict[str, Any]] | None:
+    """A benchmark's ``main``: in a worker (``args.worker`` set) run ``worker(args)`` for the one thread count
+    and write its results there (returns None); else run one worker per ``args.threads`` and return their
+    results, also written to ``args.json`` when given. ``options`` go to :func:`run_workers`."""
+    if args.worker:  # one thread count, in this fresh process
+        args.threads = args.threads[0]
+        with open(args.worker, "w", encoding="utf-8") as handle:
+            json.dump(worker(args), handle)
+        return None
+    passthrough = list(argv if argv is not None else sys.argv[1:])
+    results = run_workers(script, passthrough, args.threads, **options)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"argv": passthrough, "results": results}, handle, indent=1)
+    return results
 
 
 def run_workers(script: str, argv: Sequence[str], thread_counts: Sequence[int], *,

@@ -95,3 +95,12 @@ def ragged_lengths(batch: int, steps: int) -> torch.Tensor:
     """Distinct-ish lengths in scrambled order with at least one full and one short sequence: (B,) int64."""
     base = [steps, 1, max(1, steps - 2), max(1, steps // 2), steps, max(1, steps - 1)]
     return torch.tensor((base * batch)[:batch], dtype=torch.long)
+
+
+def one_line_error(capsys, *needles: str) -> str:
+    """The CLI's stderr after a user's mistake: exactly one line, ``recnets: error: ...``, holding each needle."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("recnets: error: ") and "\n" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err

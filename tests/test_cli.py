@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import one_line_error
 from recnets.cli import main
 
 TINY = ["--no-progress", "--model.hidden", "24", "--model.embedding", "8", "--data.seq_len", "32",
@@ -26,14 +27,6 @@ def trained(corpus, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
     assert main(["train", "char-lm", "--data", str(corpus), "--run", str(run), "--train.steps", "20", *TINY]) == 0
     return run
-
-
-def one_line_error(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("recnets: error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def test_train_writes_the_run_folder(trained, capsys):

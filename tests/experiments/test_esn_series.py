@@ -12,6 +12,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from conftest import one_line_error
 from recnets.cli import main
 from recnets.config import apply_overrides
 from recnets.experiments.esn_series import (ESNRunConfig, FitConfig, evaluate_esn, load_esn, split_points,
@@ -41,14 +42,6 @@ def trained(series_file, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "esn"
     assert main(["train", "esn", "--data", str(series_file), "--run", str(run), *SMALL]) == 0
     return run
-
-
-def one_line_error(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("recnets: error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def test_train_writes_the_run_folder_and_eval_reproduces_the_test_nrmse(trained, capsys):

@@ -292,9 +292,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Train each reservoir teacher-forced, run the test trials closed loop, write the summary and plots.
 
-    Runs on one torch thread (restored after): a reservoir step is a few small operations, and on a busy
-    2-core machine a second thread made each step wait on the other (measured: ~5 ms per 200-unit step
-    instead of ~0.05 ms).
+    Runs on one torch thread (:func:`recnets.machine.one_torch_thread`, which says why).
     """
     with one_torch_thread():
         return _run(Path(out_dir), quick, echo)

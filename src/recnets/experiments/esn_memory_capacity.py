@@ -232,9 +232,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure MC for linear and tanh reservoirs of several sizes, plot both figures, check Jaeger's bound.
 
-    Runs on one torch thread (restored after): the operations are small, and on a busy 2-core machine a
-    second thread made each wait on the other (measured: a batch of 50 small Cholesky solves 0.6 s on two
-    threads, 3 ms on one).
+    Runs on one torch thread (:func:`recnets.machine.one_torch_thread`, which says why).
     """
     with one_torch_thread():
         return _run(Path(out_dir), quick, progress, echo)

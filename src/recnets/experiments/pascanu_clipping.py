@@ -276,8 +276,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Train every (length, seed, clipped or not) run, count the outcomes, plot them, write the summary.
 
-    Runs on one torch thread (restored after): the models are tiny, and on a busy 2-core machine a second
-    thread made the quick run ~10x slower in CPU time (measured).
+    Runs on one torch thread (:func:`recnets.machine.one_torch_thread`, which says why).
     """
     with one_torch_thread():
         return _run(Path(out_dir), quick, echo)
