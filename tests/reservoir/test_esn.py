@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import assert_exact
-from recnets.reservoir import EchoStateNetwork, ESNState, ReservoirCell, log_grid
+from recnets.reservoir import EchoStateNetwork, ESNState, ReservoirCell, log_grid, nrmse
 
 F64 = {"dtype": torch.float64}
 D, N, O = 2, 30, 2
@@ -304,3 +304,39 @@ def test_the_qr_solver_fits_the_same_readout_and_an_unknown_solver_is_one_line()
     assert abs(report_qr.train_nrmse - report_normal.train_nrmse) < 1e-9
     with pytest.raises(ValueError, match="^solver: expected one of normal, qr, got 'svd'$"):
         make().fit(us, targets, solver="svd")
+
+
+def test_fit_online_without_feedback_is_ridge_regression_on_the_same_rows():
+    """RLS from P(0) = I / α over the rows after the washout equals the closed-form ridge solution at α."""
+    from recnets.reservoir.readout import RidgeAccumulator
+
+    esn = make()
+    us, targets = series(1, 80)
+    errors, state = esn.fit_online(us[0], targets[0], washout=6, alpha=1e-3)
+    X = features(us, manual_states(esn.reservoir, us))[0, 6:]  # (T - 6, F)
+    accumulator = RidgeAccumulator(esn.feature_size, O)
+    accumulator.add(X, targets[0, 6:])
+    assert_exact(esn.W_out, accumulator.solve(1e-3), tol=1e-7)
+    assert errors.shape == (74, O)
+    assert_exact(state.x, manual_states(esn.reservoir, us)[:, -1])
+
+
+def test_force_learns_to_generate_a_sine_with_its_own_output_fed_back():
+    """FORCE (Sussillo & Abbott 2009): trained while feeding back its own output, then run closed loop."""
+    cell = ReservoirCell(0, 100, spectral_radius=1.2, connectivity=0.2, feedback_size=1, leak=0.3, seed=1, **F64)
+    esn = EchoStateNetwork(cell, 1)
+    steps = torch.arange(2200, **F64)
+    wave = (0.5 * torch.sin(0.1 * steps))[:, None]  # (T, 1)
+    errors, state = esn.fit_online(torch.zeros(2000, 0, **F64), wave[:2000], washout=100)
+    assert float(errors[-200:].abs().max()) < 0.02  # small errors while learning in the closed loop
+    generated, _ = esn.generate(200, state)
+    assert nrmse(generated[0], wave[2000:]) < 0.05  # measured: 0.01-level
+
+
+def test_fit_online_bad_input_is_one_line():
+    esn = make()
+    us, targets = series(2, 20)
+    with pytest.raises(ValueError, match="^us, targets: expected one series"):
+        esn.fit_online(us, targets)
+    with pytest.raises(ValueError, match=r"^washout: expected an integer in \[0, 20\), got 20$"):
+        esn.fit_online(us[0], targets[0], washout=20)

@@ -221,8 +221,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Tune each N on validation, fit every seed, score the test segment, write the summary and plots.
 
-    Runs on one torch thread (restored after), as the Mackey-Glass experiment does: a reservoir step is a few
-    small operations that a second thread on a busy 2-core machine only delays.
+    Runs on one torch thread (:func:`recnets.machine.one_torch_thread`, which says why).
     """
     with one_torch_thread():
         return _run(Path(out_dir), quick, echo)

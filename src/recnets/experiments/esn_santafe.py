@@ -317,8 +317,7 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Choose the hyper-parameters on validation, score both modes on points 1,001..1,100, plot, summarise.
 
-    Runs on one torch thread (restored after), as the other reservoir experiments do: a reservoir step is a few
-    small operations that a second thread on a busy 2-core machine only delays.
+    Runs on one torch thread (:func:`recnets.machine.one_torch_thread`, which says why).
     """
     with one_torch_thread():
         return _run(Path(out_dir), quick, echo)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from recnets.core.state import Hidden
 from recnets.reservoir.cell import ReservoirCell
-from recnets.reservoir.readout import QRRidgeAccumulator, RidgeAccumulator
+from recnets.reservoir.readout import QRRidgeAccumulator, RidgeAccumulator, RLSReadout
 
 __all__ = ["EchoStateNetwork", "ESNState", "FitReport", "SOLVERS"]
 
@@ -178,6 +178,57 @@ class EchoStateNetwork(nn.Module):
             feedback = torch.cat([state.y[:, None].to(targets.dtype), targets[:, :-1]], 1)  # (B, t, O): y(n-1)
         states, final = self.reservoir.run(us, Hidden(state.x), feedback=feedback, generator=generator, noisy=noisy)
         return states, ESNState(final.h, targets[:, -1].to(final.h.dtype))
+
+    def fit_online(self, us: Tensor, targets: Tensor, *, washout: int = 0, alpha: float = 1.0,
+                   forgetting: float = 1.0, state: ESNState | None = None) -> tuple[Tensor, ESNState]:
+        """FORCE learning (Sussillo & Abbott 2009): W_out updated by recursive least squares at every step
+        while the network runs on its own output.
+
+        At each step after the washout the output z(n) = W_out [1; u(n); x(n)] is computed with the current
+        weights, its error z(n) - y(n) drives one :class:`RLSReadout` update, and z(n) (not the target) is what
+        the output feedback carries into the next step, so the network learns in the closed loop it will run
+        in. During the washout W_out is not updated and the target is fed back (teacher forcing). Without
+        output feedback this is online ridge regression: W_out then equals the closed-form ridge solution with
+        ridge ``alpha`` on the same rows.
+
+        Args:
+            us: one series' inputs (T, D) (or (1, T, D)); targets: (T, O).
+            washout: initial steps without updates.
+            alpha: P(0) = I / alpha, the ridge of the equivalent regression.
+            forgetting: RLS forgetting factor in (0, 1].
+            state: the state before the first step.
+
+        Returns:
+            ``(errors (T - washout, O), state)``: each step's error before its update, and the final state.
+
+        Book: 10.8 (learning only the readout), online.
+        """
+        us, targets = self._as_batch(us, "us"), self._as_batch(targets, "targets")
+        if us.shape[0] != 1 or tuple(targets.shape) != (1, us.shape[1], self.output_size):
+            raise ValueError(f"us, targets: expected one series (T, D) and (T, {self.output_size}), got "
+                             f"{tuple(us.shape)} and {tuple(targets.shape)}")
+        T = us.shape[1]
+        if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout < T:
+            raise ValueError(f"washout: expected an integer in [0, {T}), got {washout!r}")
+        reservoir = self.reservoir
+        readout = RLSReadout(self.feature_size, self.output_size, alpha=alpha, forgetting=forgetting,
+                             dtype=self.W_out.dtype, device=self.W_out.device)
+        state = state if state is not None else self.initial_state(1)
+        x, y = state.x, state.y  # (1, N), (1, O)
+        px_all = reservoir.project(us)  # (1, T, N)
+        errors = []
+        with torch.no_grad():
+            for n in range(T):
+                px = px_all[:, n] + y @ reservoir.W_fb.t() if reservoir.feedback_size else px_all[:, n]
+                x = reservoir.transition(x, px)
+                features = self.features(us[:, n], x)[0]  # (F,)
+                if n < washout:
+                    y = targets[:, n]
+                    continue
+                errors.append(readout.update(features, targets[0, n]))  # before the update: z(n) - y(n)
+                y = (errors[-1] + targets[0, n])[None]  # z(n), the network's own output
+        self.W_out.copy_(readout.W)
+        return torch.stack(errors), ESNState(x, y)
 
     # --- prediction and generation --------------------------------------------------------------------------
     def predict(self, us: Tensor, state: ESNState | None = None, *,
