@@ -16,10 +16,13 @@ from recnets.cells.gru import GRUCell
 from recnets.cells.irnn import identity_relu_rnn
 from recnets.cells.leaky import LeakyCell
 from recnets.cells.lstm import LSTMCell
+from recnets.cells.recursive import RecursiveCell, RNTNCell
 from recnets.cells.skip_time import SkipTimeCell
+from recnets.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell
 from recnets.core.cell import Cell
+from recnets.core.tree_cell import TreeCell
 
-__all__ = ["CELLS", "make_cell", "cell_names"]
+__all__ = ["CELLS", "TREE_CELLS", "make_cell", "make_tree_cell", "cell_names"]
 
 # name -> (factory(input_size, hidden_size, **factory_kwargs), one-line description with the book's section)
 CELLS: dict[str, tuple[Callable[..., Cell], str]] = {
@@ -40,6 +43,22 @@ CELLS: dict[str, tuple[Callable[..., Cell], str]] = {
                                  "deep transition with a shortcut from h(t-1), 10.5 Fig. 10.13c"),
     "irnn": (identity_relu_rnn, "relu RNN with W = I, b = 0 (Le et al. 2015; fused kernel)"),
 }
+
+
+# Tree cells (Book: 10.6): what ``fold`` runs, what ``recnets train tree --model.cell`` accepts.
+TREE_CELLS: dict[str, tuple[Callable[..., TreeCell], str]] = {
+    "recursive": (RecursiveCell, "recursive net h = tanh(b + U x + W [h_1; ...; h_N]), N = 2, 10.6 Fig. 10.14"),
+    "rntn": (RNTNCell, "recursive neural tensor network, binary (Socher et al. 2013), 10.6"),
+    "child-sum-tree-lstm": (ChildSumTreeLSTMCell, "Child-Sum Tree-LSTM, any number of children (Tai et al. 2015)"),
+    "nary-tree-lstm": (NaryTreeLSTMCell, "N-ary Tree-LSTM, ordered children, N = 2 (Tai et al. 2015)"),
+}
+
+
+def make_tree_cell(name: str, input_size: int, hidden_size: int, **factory_kwargs) -> TreeCell:
+    """A new tree cell by registry name; unknown names raise a one-line ``ValueError`` listing the known ones."""
+    if name not in TREE_CELLS:
+        raise ValueError(f"cell: expected one of {', '.join(TREE_CELLS)}, got {name!r}")
+    return TREE_CELLS[name][0](input_size, hidden_size, **factory_kwargs)
 
 
 def cell_names() -> list[str]:

@@ -16,7 +16,8 @@ import ast
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-__all__ = ["Tree", "TreeSyntaxError", "parse_tree", "parse_trees", "binarize", "tree_from_ast", "post_order"]
+__all__ = ["Tree", "TreeSyntaxError", "parse_tree", "parse_trees", "to_sexpr", "sexpr_tokens", "binarize",
+           "tree_from_ast", "post_order"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ def to_sexpr(tree: Tree) -> str:
         else:
             parts.append(")")
     return "".join(parts)
+
+
+def sexpr_tokens(tree: Tree) -> list[str]:
+    """The tokens of ``tree``'s bracketed form, parentheses included: the flat sequence a chain RNN reads."""
+    return [token for token, _, _ in _tokens(to_sexpr(tree))]
 
 
 class TreeSyntaxError(ValueError):

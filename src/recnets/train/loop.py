@@ -310,7 +310,7 @@ class Trainer:
             with recording_states(self.model) if weight else contextlib.nullcontext() as records:
                 outputs, final = self.model(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
             total, count = self.task.loss(outputs, chunk)
-            loss = self._reduced(total, count, chunk.inputs.shape[0])
+            loss = self._reduced(total, count, len(chunk.inputs))  # B: sequences or trees
             if weight:
                 penalty = norm_preserving_penalty(loss, records, self.model.cell)  # Ω, Book 10.11.2
                 self._window_penalty += penalty.detach()
