@@ -15,7 +15,8 @@ from typing import Any
 __all__ = ["main"]
 
 JOBS = {"char-lm": "character-level language model (the main job; default data: the Python standard library)",
-        "esn": "echo state network forecasting your own series (--data FILE.csv or .npy)"}
+        "esn": "echo state network forecasting your own series (--data FILE.csv or .npy)",
+        "tree": "recursive net classifying your own labelled trees (--data FILE, one '(CLASS child ...)' per line)"}
 
 
 def _run_folder(kind: str) -> Path:
@@ -35,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                                             "(unknown keys are rejected).")
     train.add_argument("job", help=f"what to train: {', '.join(JOBS)}")
     train.add_argument("--data", help="char-lm: a UTF-8 text file or folder (default: the embedded corpus); "
-                                      "esn: a .csv or .npy series (required)")
+                                      "esn: a .csv or .npy series (required); tree: a file of bracketed trees, "
+                                      "one per line, the root's label the class (required)")
     train.add_argument("--run", type=Path, help="run folder (default: runs/JOB-DATE-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run folder's latest checkpoint exactly")
     train.add_argument("--demo", action="store_true", help="about two minutes of training, then samples and bpc")
@@ -53,10 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", default="cpu")
 
     evaluate = commands.add_parser("eval", help="held-out score of a trained run (char-lm: bits per character; "
-                                                 "esn: NRMSE)")
+                                                 "esn: NRMSE; tree: accuracy)")
     evaluate.add_argument("run", type=Path)
-    evaluate.add_argument("--data", help="score this text file or folder (esn: this .csv or .npy series) instead "
-                                         "of the run's test split")
+    evaluate.add_argument("--data", help="score this text file or folder (esn: this .csv or .npy series; tree: "
+                                         "this file of labelled trees) instead of the run's test split")
     evaluate.add_argument("--split", default="test", choices=("valid", "test"))
     evaluate.add_argument("--device", default="cpu")
 
@@ -89,6 +91,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         raise ValueError(f"job: expected one of {', '.join(JOBS)}, got {args.job!r}")
     if args.job == "esn":
         return _train_esn(args, extra)
+    if args.job == "tree":
+        return _train_tree(args, extra)
     overrides: dict[str, Any] = dict(DEMO_OVERRIDES) if args.demo else {}
     overrides.update(parse_dotted_args(extra))
     if args.data is not None:
@@ -131,6 +135,32 @@ def _train_esn(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _train_tree(args: argparse.Namespace, extra: list[str]) -> int:
+    from recnets.config import apply_overrides, config_to_dict, parse_dotted_args
+    from recnets.experiments.tree_job import TreeRunConfig, train_tree
+
+    if args.demo:
+        raise ValueError("--demo: expected no such flag for job tree (it trains on your --data), got it")
+    overrides: dict[str, Any] = parse_dotted_args(extra)
+    if args.data is not None:
+        overrides["data.data"] = args.data
+    if args.no_progress:
+        overrides["train.progress"] = False
+    config = apply_overrides(TreeRunConfig(), overrides)
+    if args.show_config:
+        print(json.dumps(config_to_dict(config), indent=2))
+        return 0
+    if args.resume and args.run is None:
+        raise ValueError("--resume: expected --run FOLDER naming the run to continue, got none")
+    run_dir = args.run or _run_folder(args.job)
+    print(f"run folder: {run_dir}")
+    train_tree(config, run_dir, resume=args.resume)
+    print(f"\nrun folder: {run_dir} (config.json, vocab.json, metrics.jsonl, checkpoints/, plots/loss.png, "
+          f"summary.json)")
+    print(f"re-score: recnets eval {run_dir} [--data OTHER.txt]")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from recnets.experiments.char_lm import generate
 
@@ -148,6 +178,12 @@ def _eval(args: argparse.Namespace) -> int:
 
     if is_esn_run(args.run):
         print(eval_report(evaluate_esn(args.run, data=args.data, split=args.split, device=args.device)))
+        return 0
+    from recnets.experiments import tree_job
+
+    if tree_job.is_tree_run(args.run):
+        print(tree_job.eval_report(tree_job.evaluate_tree(args.run, data=args.data, split=args.split,
+                                                          device=args.device)))
         return 0
     from recnets.experiments.char_lm import FLOOR_LABELS, evaluate_text, report_table
 
@@ -193,11 +229,14 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    from recnets.cells.registry import CELLS
+    from recnets.cells.registry import CELLS, TREE_CELLS
     from recnets.experiments.registry import EXPERIMENTS
 
     print("cells (--model.cell):")
     for name, (_, description) in CELLS.items():
+        print(f"  {name:<20} {description}")
+    print("tree cells (recnets train tree --model.cell):")
+    for name, (_, description) in TREE_CELLS.items():
         print(f"  {name:<20} {description}")
     print("jobs (recnets train JOB):")
     for name, description in JOBS.items():

@@ -122,9 +122,9 @@ class TreeSyntaxError(ValueError):
     """A malformed s-expression; the message names the line and column."""
 
 
-def _tokens(text: str) -> Iterator[tuple[str, int, int]]:
-    """Parentheses and atoms of ``text`` with their 1-based line and column."""
-    line, column, index = 1, 1, 0
+def _tokens(text: str, first_line: int = 1) -> Iterator[tuple[str, int, int]]:
+    """Parentheses and atoms of ``text`` with their line (the first is ``first_line``) and 1-based column."""
+    line, column, index = first_line, 1, 0
     while index < len(text):
         char = text[index]
         if char == "\n":
@@ -144,8 +144,9 @@ def _tokens(text: str) -> Iterator[tuple[str, int, int]]:
         column += index - start
 
 
-def parse_trees(text: str, *, source: str = "text") -> list[Tree]:
-    """Every top-level bracketed tree in ``text`` (one per line or spread over lines), in order.
+def parse_trees(text: str, *, source: str = "text", first_line: int = 1) -> list[Tree]:
+    """Every top-level bracketed tree in ``text`` (one per line or spread over lines), in order; error
+    messages count lines from ``first_line`` (for a line read out of a larger file).
 
     Raises:
         TreeSyntaxError: unbalanced parentheses, an empty ``()``, or an atom outside any parentheses, with
@@ -154,7 +155,7 @@ def parse_trees(text: str, *, source: str = "text") -> list[Tree]:
     trees: list[Tree] = []
     # Each open list: [label, children, line, column]
     stack: list[list] = []
-    for token, line, column in _tokens(text):
+    for token, line, column in _tokens(text, first_line):
         where = f"{source}: line {line}, column {column}"
         if token == "(":
             stack.append([None, [], line, column, True])  # the last flag: the next atom may be the label
