@@ -27,6 +27,7 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_rnn.py
 	$(PY) benchmarks/bench_reservoir.py
+	$(PY) benchmarks/bench_trees.py
 
 results: $(STAMP)
 	$(PY) -m recnets.results docs/results.md

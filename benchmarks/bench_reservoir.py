@@ -44,7 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from per_thread import run_benchmark  # benchmarks/ is on sys.path when a script there runs
+from per_thread import interleaved_medians, run_benchmark  # benchmarks/ is on sys.path when a script there runs
 from recnets.machine import describe_machine
 from recnets.reservoir import EchoStateNetwork, ReservoirCell, nrmse, spectral_radius
 from recnets.tasks.series import mackey_glass
@@ -54,22 +54,6 @@ INPUT_SCALING = 3 ** 0.5  # our W_in ~ U[-s, s] with variance s²/3 = 1, that of
 
 
 # ---------------------------------------------------------------------------------------------- timing
-
-def interleaved_medians(candidates: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median seconds of one call of each candidate: one warm-up call each, then ``repeats`` rounds in a
-    rotating order, so that drift in the machine's load hits every candidate alike."""
-    for fn in candidates.values():
-        fn()
-    names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for repeat in range(repeats):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            candidates[name]()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
 
 def microseconds_per_call(fn: Callable[[], Any], calls: int, repeats: int) -> float:
     """Median over ``repeats`` samples of ``calls`` back-to-back calls, in µs per call."""

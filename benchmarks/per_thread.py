@@ -1,4 +1,5 @@
-"""Run a benchmark once per thread count, each in a fresh process, and gather the workers' JSON results.
+"""Run a benchmark once per thread count, each in a fresh process, and gather the workers' JSON results;
+time candidates against each other in interleaved rounds.
 
 A fresh process per thread count keeps BLAS and OpenMP pools from carrying over between counts; the
 worker is the same script called with ``--threads N --worker PATH`` (it writes its results to PATH).
@@ -9,10 +10,12 @@ import json
 import os
 import subprocess
 import sys
+import statistics
 import tempfile
+import time
 from typing import Any, Callable, Sequence
 
-__all__ = ["run_benchmark", "run_workers", "strip_option"]
+__all__ = ["run_benchmark", "run_workers", "strip_option", "interleaved_medians"]
 
 
 def run_benchmark(script: str, args: Any, argv: Sequence[str] | None, worker: Callable[[Any], dict[str, Any]],
@@ -77,3 +80,19 @@ def strip_option(argv: list[str], option: str) -> list[str]:
         skipping = False
         out.append(arg)
     return out
+
+
+def interleaved_medians(candidates: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of one call of each candidate: one warm-up call each, then ``repeats`` rounds in a
+    rotating order, so that drift in the machine's load hits every candidate alike."""
+    for fn in candidates.values():
+        fn()
+    names = list(candidates)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            candidates[name]()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
