@@ -238,3 +238,29 @@ def test_echo_state_network_fit_and_generate_on_cuda_equal_cpu():
     generated_cpu, _ = cpu.generate(20, cpu_report.state)
     generated_gpu, _ = gpu.generate(20, gpu_report.state)
     assert_close(generated_gpu.cpu(), generated_cpu, torch.float64, "generated")
+
+
+@pytest.mark.parametrize("name", ["recursive", "rntn", "child-sum-tree-lstm", "nary-tree-lstm"])
+def test_fold_on_cuda_matches_cpu_float64(name):
+    """The tree engine (Book 10.6) on the GPU: a TreeClassifier's outputs and gradients equal its CPU float64
+    ones, with the TreeBatch moved by ``.to``."""
+    from recnets.cells.registry import make_tree_cell
+    from recnets.core.tree import binarize, parse_tree
+    from recnets.core.tree_batch import batch_trees, flatten_tree
+    from recnets.nets.tree_models import TreeClassifier
+
+    texts = ["(MAX 2 9 (MIN 4 7) 0)", "(SM (MED 1 2 3) 5)", "(MIN 8 (MAX (SM 1 2) 3))"]
+    torch.manual_seed(0)
+    cpu = TreeClassifier(make_tree_cell(name, 3, 4), 12, 5).double()
+    trees = [parse_tree(text) for text in texts]
+    if cpu.cell.max_children is not None:
+        trees = [binarize(tree) for tree in trees]
+    ids = {}
+    batch = batch_trees([flatten_tree(tree, lambda node: ids.setdefault(node.label, len(ids))) for tree in trees])
+    gpu = copy.deepcopy(cpu).to(CUDA)
+    for model, device in ((cpu, "cpu"), (gpu, CUDA)):
+        logits, _ = model(batch.to(device))
+        logits[batch.roots.to(device)].pow(2).sum().backward()
+    assert_close(gpu(batch.to(CUDA))[0].cpu(), cpu(batch)[0], torch.float64, "node logits")
+    for (label, p_cpu), p_gpu in zip(cpu.named_parameters(), gpu.parameters()):
+        assert_close(p_gpu.grad.cpu(), p_cpu.grad, torch.float64, f"grad {label}")
