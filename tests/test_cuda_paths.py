@@ -251,7 +251,7 @@ def test_fold_on_cuda_matches_cpu_float64(name):
 
     texts = ["(MAX 2 9 (MIN 4 7) 0)", "(SM (MED 1 2 3) 5)", "(MIN 8 (MAX (SM 1 2) 3))"]
     torch.manual_seed(0)
-    cpu = TreeClassifier(make_tree_cell(name, 3, 4), 12, 5).double()
+    cpu = TreeClassifier(make_tree_cell(name, 3, 4), 16, 5).double()
     trees = [parse_tree(text) for text in texts]
     if cpu.cell.max_children is not None:
         trees = [binarize(tree) for tree in trees]
