@@ -52,6 +52,9 @@ class RecursiveCell(TreeCell):
         return torch.nn.functional.linear(xs, self.U, self.b)  # (N, H)
 
     def combine(self, px: Tensor, child_states: Hidden, child_mask: Tensor, context: Any = None) -> tuple[Tensor, Hidden]:
+        if child_mask.shape[1] == 0:  # leaves: W [h_1; ...; h_N] = 0
+            h = torch.tanh(px)
+            return h, Hidden(h)
         child_states, _ = self._padded_children(child_states, child_mask)
         h_children = child_states.h.flatten(1)  # (K, N·H)
         h = torch.tanh(px + h_children @ self.W.T)  # (K, H)
@@ -96,6 +99,9 @@ class RNTNCell(TreeCell):
         return torch.nn.functional.linear(xs, self.U, self.b)  # (N, H)
 
     def combine(self, px: Tensor, child_states: Hidden, child_mask: Tensor, context: Any = None) -> tuple[Tensor, Hidden]:
+        if child_mask.shape[1] == 0:  # leaves: c = 0, so W c and the bilinear term vanish
+            h = torch.tanh(px)
+            return h, Hidden(h)
         child_states, _ = self._padded_children(child_states, child_mask)
         c = child_states.h.flatten(1)  # (K, 2H)
         bilinear = torch.einsum("kc,hcd,kd->kh", c, self.V, c)  # (K, H)

@@ -35,10 +35,13 @@ class _TreeLSTM(TreeCell):
         return torch.nn.functional.linear(xs, self.W, self.b)  # (N, 4H)
 
     @staticmethod
-    def _memory(px_iou: Tensor, recurrent_iou: Tensor, f: Tensor, c_children: Tensor) -> tuple[Tensor, LSTMState]:
-        """c = i ⊙ u + Σ_k f_k ⊙ c_k, h = o ⊙ tanh(c) from pre-activations (K, 3H) and forget gates (K, C, H)."""
-        i, o, u = (px_iou + recurrent_iou).chunk(3, 1)  # (K, H) each
-        c = torch.sigmoid(i) * torch.tanh(u) + (f * c_children).sum(1)  # (K, H)
+    def _memory(iou: Tensor, kept: Tensor | None) -> tuple[Tensor, LSTMState]:
+        """c = i ⊙ u + Σ_k f_k ⊙ c_k, h = o ⊙ tanh(c) from the pre-activations ``iou`` (K, 3H) and the kept
+        memory ``kept`` = Σ_k f_k ⊙ c_k (K, H) (None for leaves, which have none)."""
+        i, o, u = iou.chunk(3, 1)  # (K, H) each
+        c = torch.sigmoid(i) * torch.tanh(u)  # (K, H)
+        if kept is not None:
+            c = c + kept
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, LSTMState(h, c)
 
@@ -69,9 +72,11 @@ class ChildSumTreeLSTMCell(_TreeLSTM):
     def combine(self, px: Tensor, child_states: LSTMState, child_mask: Tensor,
                 context: Any = None) -> tuple[Tensor, LSTMState]:
         px_iou, px_f = px.split([3 * self.hidden_size, self.hidden_size], 1)  # (K, 3H), (K, H)
+        if child_mask.shape[1] == 0:  # leaves: no U term, no kept memory
+            return self._memory(px_iou, None)
         h_sum = child_states.h.sum(1)  # (K, H): absent children are zero states
         f = torch.sigmoid(px_f.unsqueeze(1) + child_states.h @ self.U_f.T)  # (K, C, H)
-        return self._memory(px_iou, h_sum @ self.U_iou.T, f, child_states.c)
+        return self._memory(px_iou + h_sum @ self.U_iou.T, (f * child_states.c).sum(1))
 
 
 class NaryTreeLSTMCell(_TreeLSTM):
@@ -99,9 +104,11 @@ class NaryTreeLSTMCell(_TreeLSTM):
 
     def combine(self, px: Tensor, child_states: LSTMState, child_mask: Tensor,
                 context: Any = None) -> tuple[Tensor, LSTMState]:
-        child_states, _ = self._padded_children(child_states, child_mask)
         px_iou, px_f = px.split([3 * self.hidden_size, self.hidden_size], 1)  # (K, 3H), (K, H)
+        if child_mask.shape[1] == 0:  # leaves: no U term, no kept memory
+            return self._memory(px_iou, None)
+        child_states, _ = self._padded_children(child_states, child_mask)
         h_all = child_states.h.flatten(1)  # (K, N·H)
         f_pre = (h_all @ self.U_f.T).view(h_all.shape[0], self.max_children, self.hidden_size)  # (K, N, H)
         f = torch.sigmoid(px_f.unsqueeze(1) + f_pre)
-        return self._memory(px_iou, h_all @ self.U_iou.T, f, child_states.c)
+        return self._memory(px_iou + h_all @ self.U_iou.T, (f * child_states.c).sum(1))

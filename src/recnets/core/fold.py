@@ -48,9 +48,10 @@ def fold(cell: TreeCell, batch: TreeBatch, xs: Tensor, context: Any = None) -> F
         ValueError: ``xs`` not of shape (N, D), or a node with more children than an N-ary cell accepts.
 
     The cell is called ``len(batch.level_sizes)`` times (the tallest tree's height + 1), whatever B is.
-    States live in one buffer per state leaf with a zero row N for absent children; each level gathers its
-    children's rows and writes its own rows in place (autograd records the writes, so gradients reach
-    every node).
+    Each node feeds exactly one slot of its parent (``batch.routes``): a level's new states are permuted
+    once and split by the parents' levels, and a level assembles its children's states from the pieces it
+    received plus a zero row for absent children. No step touches all N rows, so the backward pass costs
+    O(N) in all, not O(N) per level.
 
     Book: 10.6.
     """
@@ -62,19 +63,35 @@ def fold(cell: TreeCell, batch: TreeBatch, xs: Tensor, context: Any = None) -> F
         raise ValueError(f"batch: expected at most {cell.max_children} children per node "
                          f"({type(cell).__name__} is {cell.max_children}-ary; binarize the trees), got "
                          f"{batch.max_children}")
-    px = cell.project(xs)  # (N, P)
-    buffers = _zeros_like_state(cell, num_nodes + 1, xs)  # leaves (N + 1, ...): row N stays zero
-    children = batch.children.to(xs.device)
+    # One split, not a slice per level: a slice's backward writes a zero gradient of all N rows each time.
+    px_levels = cell.project(xs).split(batch.level_sizes)  # (K_h, P) per level
+    zero = _zeros_like_state(cell, 1, xs)  # an absent child
     child_mask = batch.child_mask.to(xs.device)
-    outputs = []
-    for rows in batch.level_slices():
-        kids = children[rows]  # (K, C)
-        child_states = tree_map(lambda buffer: buffer[kids], buffers)  # leaves (K, C, ...)
-        y, state = cell.combine(px[rows], child_states, child_mask[rows], context)
-        for buffer, new in zip(tree_leaves(buffers), tree_leaves(state)):
-            buffer[rows] = new
+    routes, width = batch.routes, batch.max_children
+    inbox: list[list[Any]] = [[] for _ in batch.level_sizes]  # states delivered to each level by lower ones
+    outputs, states = [], []
+    for level, rows in enumerate(batch.level_slices()):
+        size = rows.stop - rows.start
+        pieces, inbox[level] = inbox[level], []
+
+        def children_of(*leaves: Tensor) -> Tensor:  # pieces then the zero row -> (K, C, ...)
+            return torch.cat(leaves)[routes.slots[level]].view(size, width, *leaves[0].shape[1:])
+
+        if pieces:
+            child_states, mask = tree_map(children_of, *pieces, zero), child_mask[rows]
+        else:  # the leaves (height 0): no children at all, so the cell does no work on absent ones
+            child_states = tree_map(lambda leaf: leaf.new_zeros((size, 0, *leaf.shape[1:])), zero)
+            mask = child_mask[rows][:, :0]
+        y, state = cell.combine(px_levels[level], child_states, mask, context)
         outputs.append(y)
-    return Folded(torch.cat(outputs), tree_map(lambda buffer: buffer[:num_nodes], buffers))
+        states.append(state)
+        if routes.order[level] is not None:  # each node to its parent's slot: one permutation, split by level
+            moved = tree_map(lambda leaf: leaf[routes.order[level]], state)  # (R, ...) by parent level, slot
+            start = 0
+            for parent_level, count in zip(routes.parent_levels[level], routes.piece_sizes[level]):
+                inbox[parent_level].append(tree_map(lambda leaf: leaf.narrow(0, start, count), moved))
+                start += count
+    return Folded(torch.cat(outputs), tree_map(lambda *leaves: torch.cat(leaves), *states))
 
 
 def fold_recursively(cell: TreeCell, tree: Tree, xs: Tensor, context: Any = None) -> Folded:

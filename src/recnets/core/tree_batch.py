@@ -18,7 +18,7 @@ from torch import Tensor
 
 from recnets.core.tree import Tree, post_order
 
-__all__ = ["FlatTree", "TreeBatch", "flatten_tree", "batch_trees"]
+__all__ = ["FlatTree", "TreeBatch", "Routes", "flatten_tree", "batch_trees"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,65 @@ def flatten_tree(tree: Tree, token_of: Callable[[Tree], int],
 
 
 @dataclass(frozen=True)
+class Routes:
+    """Where each level's new states go: every node feeds exactly one slot of its parent, so a level's states
+    are permuted once and split by the parents' levels, and each level assembles its children from the pieces
+    it received. ``fold`` then never gathers from, or writes into, a buffer of all N nodes (whose gradient
+    would cost a full N-row pass per level).
+
+    Attributes:
+        order: per level s, (R_s,) int64 positions within level s of its nodes that have a parent, sorted by
+            the parent's level, then by the slot; None when no node of level s has a parent.
+        parent_levels: per level s, the parents' levels, ascending (one piece each).
+        piece_sizes: per level s, the number of nodes going to each of those levels.
+        slots: per level h, (K_h · C,) int64 index into the concatenation of the pieces level h received (in
+            the order of their source levels) followed by one zero row, giving each child slot its state.
+    """
+
+    order: tuple[Tensor | None, ...]
+    parent_levels: tuple[tuple[int, ...], ...]
+    piece_sizes: tuple[tuple[int, ...], ...]
+    slots: tuple[Tensor, ...]
+
+    def to(self, device: torch.device | str, non_blocking: bool = True) -> "Routes":
+        move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
+        return Routes(tuple(move(t) for t in self.order), self.parent_levels, self.piece_sizes,
+                      tuple(move(t) for t in self.slots))
+
+
+def _routes(children: np.ndarray, real: np.ndarray, level_sizes: tuple[int, ...]) -> Routes:
+    """The :class:`Routes` of a batch whose rows are sorted by level: ``children (N, C)`` rows, ``real`` mask."""
+    starts = np.concatenate([[0], np.cumsum(level_sizes)])
+    level_of = np.repeat(np.arange(len(level_sizes)), level_sizes)
+    width = children.shape[1]
+    parent, slot = np.nonzero(real)  # one edge per real child
+    child = children[parent, slot]
+    child_level, parent_level = level_of[child], level_of[parent]
+    target = (parent - starts[parent_level]) * width + slot  # the slot's position in its level's (K_h · C)
+    by_source = np.lexsort((target, parent_level, child_level))  # sorted by (source level, parent level, slot)
+    order, parent_levels, piece_sizes = [], [], []
+    for level in range(len(level_sizes)):
+        edges = by_source[child_level[by_source] == level]
+        if len(edges) == 0:
+            order.append(None)
+            parent_levels.append(())
+            piece_sizes.append(())
+            continue
+        order.append(torch.from_numpy(child[edges] - starts[level]))
+        levels, counts = np.unique(parent_level[edges], return_counts=True)
+        parent_levels.append(tuple(int(v) for v in levels))
+        piece_sizes.append(tuple(int(v) for v in counts))
+    slots = []
+    by_parent = np.lexsort((target, child_level, parent_level))  # a level's pieces arrive by source level
+    for level in range(len(level_sizes)):
+        edges = by_parent[parent_level[by_parent] == level]
+        index = np.full(level_sizes[level] * width, len(edges), dtype=np.int64)  # the zero row after the pieces
+        index[target[edges]] = np.arange(len(edges))
+        slots.append(torch.from_numpy(index))
+    return Routes(tuple(order), tuple(parent_levels), tuple(piece_sizes), tuple(slots))
+
+
+@dataclass(frozen=True)
 class TreeBatch:
     """B trees with N nodes in all, rows sorted by height (leaves first), then by tree, then post-order.
 
@@ -86,6 +145,7 @@ class TreeBatch:
         rows: (N,) int64 row of each node in input order: node j (post-order) of tree i is
             ``rows[offsets[i] + j]``.
         offsets: (B + 1,) int64 where each tree's nodes start in ``rows``.
+        routes: how ``fold`` passes each level's states to the parents (:class:`Routes`).
 
     Lengths-like bookkeeping (``level_sizes``, ``offsets``) stays on the CPU; :meth:`to` moves the rest.
     """
@@ -98,6 +158,7 @@ class TreeBatch:
     node_targets: Tensor
     rows: Tensor
     offsets: Tensor
+    routes: Routes
 
     def __len__(self) -> int:
         return int(self.roots.shape[0])
@@ -122,7 +183,8 @@ class TreeBatch:
     def to(self, device: torch.device | str, non_blocking: bool = True) -> "TreeBatch":
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
         return TreeBatch(move(self.tokens), move(self.children), move(self.child_mask), self.level_sizes,
-                         move(self.roots), move(self.node_targets), move(self.rows), self.offsets)
+                         move(self.roots), move(self.node_targets), move(self.rows), self.offsets,
+                         self.routes.to(device, non_blocking))
 
 
 def batch_trees(trees: Sequence[FlatTree], *, max_children: int | None = None) -> TreeBatch:
@@ -165,4 +227,5 @@ def batch_trees(trees: Sequence[FlatTree], *, max_children: int | None = None) -
         children=torch.from_numpy(sorted_children), child_mask=torch.from_numpy(real),
         level_sizes=level_sizes, roots=torch.from_numpy(rows[offsets[1:] - 1]),
         node_targets=torch.from_numpy(np.concatenate([tree.targets for tree in trees])[order]),
-        rows=torch.from_numpy(rows), offsets=torch.from_numpy(offsets))
+        rows=torch.from_numpy(rows), offsets=torch.from_numpy(offsets),
+        routes=_routes(sorted_children, real, level_sizes))

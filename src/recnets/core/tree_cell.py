@@ -22,7 +22,8 @@ class TreeCell(nn.Module, abc.ABC):
     - ``project(xs) -> px``: the input part for all nodes at once, ``xs (N, D) -> px (N, P)``.
     - ``combine(px, child_states, child_mask, context=None) -> (y, state)``: K nodes at once, ``px (K, P)``,
       ``child_states`` a state whose leaves are ``(K, C, ...)`` (absent children are zero states),
-      ``child_mask (K, C)`` bool. A leaf is a node whose children are all absent.
+      ``child_mask (K, C)`` bool. A leaf is a node whose children are all absent; ``fold`` calls the leaves
+      with C = 0 (no children at all), where the children's terms vanish and cost nothing.
 
     Attributes:
         input_size: D, the width of a node's input x.
