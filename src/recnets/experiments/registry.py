@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import (char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels,
+from recnets.experiments import (balanced_vs_chain, char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels,
                                  esn_mackey_glass, esn_memory_capacity, esn_narma10, esn_santafe, latching, lstm_adding,
                                  lstm_temporal_order, pascanu_clipping, vanishing_gradients)
 
@@ -24,6 +24,7 @@ EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
     esn_narma10,
     esn_santafe,
     esn_japanese_vowels,
+    balanced_vs_chain,
 )}
 
 
