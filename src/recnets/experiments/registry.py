@@ -5,7 +5,7 @@ from types import ModuleType
 
 from recnets.experiments import (balanced_vs_chain, char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels,
                                  esn_mackey_glass, esn_memory_capacity, esn_narma10, esn_santafe, latching,
-                                 logic_relations, lstm_adding, python_ast,
+                                 listops, logic_relations, lstm_adding, python_ast,
                                  lstm_temporal_order, pascanu_clipping, vanishing_gradients)
 
 __all__ = ["EXPERIMENTS", "experiment"]
@@ -26,8 +26,9 @@ EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
     esn_santafe,
     esn_japanese_vowels,
     balanced_vs_chain,
-    python_ast,
+    listops,
     logic_relations,
+    python_ast,
 )}
 
 
