@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import (balanced_vs_chain, char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels,
-                                 esn_mackey_glass, esn_memory_capacity, esn_narma10, esn_santafe, latching,
-                                 listops, logic_relations, lstm_adding, python_ast,
-                                 lstm_temporal_order, pascanu_clipping, vanishing_gradients)
+from recnets.experiments import (balanced_vs_chain, char_lm_stdlib, clockwork_waveform, copy_baseline, deep_rnn,
+                                 esn_japanese_vowels, esn_mackey_glass, esn_memory_capacity, esn_narma10, esn_santafe,
+                                 latching, listops, logic_relations, lstm_adding, lstm_temporal_order,
+                                 pascanu_clipping, python_ast, vanishing_gradients)
 
 __all__ = ["EXPERIMENTS", "experiment"]
 
