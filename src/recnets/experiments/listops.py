@@ -43,15 +43,12 @@ from torch import nn
 
 from recnets.analysis.plots import plot_curves
 from recnets.core.tree import Tree
-from recnets.cells.registry import make_cell, make_tree_cell
 from recnets.experiments.summary import Row, make_summary, write_summary
+from recnets.experiments.tree_against_chain import binned_accuracy, fit_and_score, tree_and_chain
 from recnets.machine import one_torch_thread
-from recnets.nets.patterns import SequenceToOne
-from recnets.nets.tree_models import TreeClassifier
 from recnets.tasks.listops import DIGITS, OPERATORS, ListOpsConfig, listops_tokens, make_listops, operator_depth
-from recnets.tasks.tree_data import TokenSequenceTask, TokenVocabulary, TreeClassificationTask, accuracy, predictions
+from recnets.tasks.tree_data import TokenSequenceTask, TokenVocabulary, TreeClassificationTask
 from recnets.train.config import TrainConfig
-from recnets.train.loop import Trainer
 
 __all__ = ["NAME", "TITLE", "BOOK", "Settings", "settings", "run", "DEPTH_BINS"]
 
@@ -91,35 +88,6 @@ def settings(quick: bool, progress: bool) -> Settings:
     return Settings(data=data, hidden=64, batch_size=32, train=train)
 
 
-class _ValidAccuracy:
-    """Callback: validation accuracy at every evaluation, as (step, accuracy) pairs."""
-
-    def __init__(self, task: Any) -> None:
-        self.task = task
-        self.history: list[tuple[int, float]] = []
-
-    def on_eval(self, trainer: Trainer, step: int, record: dict[str, Any]) -> None:
-        self.history.append((step, accuracy(trainer.model, self.task, "valid")))
-
-
-def _models(vocabulary: TokenVocabulary, hidden: int) -> dict[str, Callable[[], nn.Module]]:
-    return {
-        "Tree-LSTM": lambda: TreeClassifier(make_tree_cell("child-sum-tree-lstm", hidden, hidden), len(vocabulary),
-                                            10),
-        "LSTM": lambda: SequenceToOne(make_cell("lstm", hidden, hidden), 10, vocab_size=len(vocabulary)),
-    }
-
-
-def _depth_accuracy(correct: torch.Tensor, depths: list[int]) -> list[dict[str, Any]]:
-    """Accuracy of the test trees in each depth bin: ``{"low", "high", "count", "accuracy"}`` (None if empty)."""
-    rows = []
-    for low, high in DEPTH_BINS:
-        chosen = [i for i, depth in enumerate(depths) if low <= depth <= high]
-        value = float(correct[chosen].double().mean()) if chosen else None
-        rows.append({"low": low, "high": high, "count": len(chosen), "accuracy": value})
-    return rows
-
-
 def _operator_accuracy(correct: torch.Tensor, trees: list[Tree]) -> dict[str, float | None]:
     """Accuracy of the test trees by their root's operator (None where no tree has it)."""
     result: dict[str, float | None] = {}
@@ -146,24 +114,12 @@ def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
 
 def _fit_and_score(label: str, build: Callable[[], nn.Module], task: Any, config: Settings, out_dir: Path,
                    test_trees: list[Tree], echo: Callable[[str], None]) -> dict[str, Any]:
-    """Build and train one model with the shared trainer (its own run folder ``out_dir/label``), then score
-    the final model on the test trees: accuracy overall, by depth and by root operator; loss; validation
-    accuracy history."""
-    torch.manual_seed(config.train.seed)  # the initial weights; the trainer reseeds before its first batch
-    model = build()
-    tracker = _ValidAccuracy(task)
-    clock = time.monotonic()
+    """Train one model in its own run folder ``out_dir/label`` and score the final model on the test trees:
+    accuracy overall, by depth and by root operator; loss; validation accuracy history."""
     run_config = {"model": label, "settings": asdict(config), "task": task.describe()}
-    trainer = Trainer(model, task, config.train, out_dir / label, callbacks=[tracker], run_config=run_config)
-    fitted = trainer.fit()
-    guess, true = predictions(trainer.model, task, "test")
-    correct = guess == true
-    result = {"parameters": sum(p.numel() for p in model.parameters()), "steps": fitted["step"],
-              "seconds": time.monotonic() - clock, "test_accuracy": float(correct.double().mean()),
-              "test_loss": trainer.evaluate("test")["loss"], "valid_accuracy": tracker.history,
-              "by_depth": _depth_accuracy(correct, [operator_depth(tree) for tree in test_trees]),
-              "by_operator": _operator_accuracy(correct, test_trees),
-              "run_dir": str(trainer.run_dir)}
+    result, correct = fit_and_score(build, task, config.train, out_dir / label, run_config)
+    result["by_depth"] = binned_accuracy(correct, [operator_depth(tree) for tree in test_trees], DEPTH_BINS)
+    result["by_operator"] = _operator_accuracy(correct, test_trees)
     echo(f"{label}: test accuracy {result['test_accuracy']:.1%} ({result['seconds']:.0f} s)")
     return result
 
@@ -195,7 +151,7 @@ def _run(out_dir: Path, config: Settings, *, quick: bool, echo: Callable[[str], 
          f"({data.draws:,} draws), median {lengths[len(lengths) // 2]} tokens, longest {lengths[-1]}")
     floors = tasks["Tree-LSTM"].baselines()
     results = {label: _fit_and_score(label, build, tasks[label], config, out_dir, test_trees, echo)
-               for label, build in _models(vocabulary, config.hidden).items()}
+               for label, build in tree_and_chain(len(vocabulary), 10, config.hidden).items()}
     majority = floors["majority_accuracy"]
     _plot(out_dir, results, majority)
     tree, chain = results["Tree-LSTM"], results["LSTM"]

@@ -37,18 +37,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from recnets.analysis.plots import plot_curves
-from recnets.cells.registry import make_cell, make_tree_cell
 from recnets.experiments.summary import Row, make_summary, write_summary
+from recnets.experiments.tree_against_chain import binned_accuracy, fit_and_score, tree_and_chain
 from recnets.machine import one_torch_thread
-from recnets.nets.patterns import SequenceToOne
-from recnets.nets.tree_models import TreeClassifier
 from recnets.tasks.python_ast import PythonASTConfig, PythonASTData, contains_yield, make_python_ast
-from recnets.tasks.tree_data import TokenSequenceTask, TokenVocabulary, TreeClassificationTask, accuracy, predictions
+from recnets.tasks.tree_data import TokenSequenceTask, TokenVocabulary, TreeClassificationTask
 from recnets.train.config import TrainConfig
-from recnets.train.loop import Trainer
 
 __all__ = ["NAME", "TITLE", "BOOK", "Settings", "settings", "run", "SIZE_BINS"]
 
@@ -88,35 +84,6 @@ def settings(quick: bool, progress: bool) -> dict[str, Settings]:
             "package": Settings(PythonASTConfig("package", max_nodes=200), 5, 64, 32, trainer(800, 2e-3, 100))}
 
 
-class _ValidAccuracy:
-    """Callback: validation accuracy at every evaluation, as (step, accuracy) pairs."""
-
-    def __init__(self, task: Any) -> None:
-        self.task = task
-        self.history: list[tuple[int, float]] = []
-
-    def on_eval(self, trainer: Trainer, step: int, record: dict[str, Any]) -> None:
-        self.history.append((step, accuracy(trainer.model, self.task, "valid")))
-
-
-def _models(vocabulary: TokenVocabulary, classes: int, hidden: int) -> dict[str, Callable[[], nn.Module]]:
-    return {
-        "Tree-LSTM": lambda: TreeClassifier(make_tree_cell("child-sum-tree-lstm", hidden, hidden), len(vocabulary),
-                                            classes),
-        "LSTM": lambda: SequenceToOne(make_cell("lstm", hidden, hidden), classes, vocab_size=len(vocabulary)),
-    }
-
-
-def _size_accuracy(correct: torch.Tensor, sizes: list[int]) -> list[dict[str, Any]]:
-    """Accuracy of the test trees in each size bin: ``{"low", "high", "count", "accuracy"}`` (None if empty)."""
-    rows = []
-    for low, high in SIZE_BINS:
-        chosen = [i for i, size in enumerate(sizes) if low <= size <= high]
-        value = float(correct[chosen].double().mean()) if chosen else None
-        rows.append({"low": low, "high": high, "count": len(chosen), "accuracy": value})
-    return rows
-
-
 def _one_labeling(labeling: str, config: Settings, out_dir: Path, echo: Callable[[str], None]) -> dict[str, Any]:
     """Build one labelling's data, train both models, score them on the test split."""
     clock = time.monotonic()
@@ -143,23 +110,11 @@ def _one_labeling(labeling: str, config: Settings, out_dir: Path, echo: Callable
         rule = [int(contains_yield(tree)) == label for tree, label in splits["test"]]
         floors["yield_token_accuracy"] = sum(rule) / max(len(rule), 1)
     results: dict[str, dict[str, Any]] = {}
-    for label, build in _models(vocabulary, classes, config.hidden).items():
+    for label, build in tree_and_chain(len(vocabulary), classes, config.hidden).items():
         task = tasks[label]
-        torch.manual_seed(config.train.seed)
-        model = build()
-        tracker = _ValidAccuracy(task)
-        clock = time.monotonic()
         run_config = {"model": label, "settings": asdict(config), "task": task.describe()}
-        trainer = Trainer(model, task, config.train, out_dir / labeling / label, callbacks=[tracker],
-                          run_config=run_config)
-        fitted = trainer.fit()
-        guess, true = predictions(trainer.model, task, "test")
-        correct = guess == true
-        results[label] = {
-            "parameters": sum(p.numel() for p in model.parameters()), "steps": fitted["step"],
-            "seconds": time.monotonic() - clock, "test_accuracy": float(correct.double().mean()),
-            "test_loss": trainer.evaluate("test")["loss"], "valid_accuracy": tracker.history,
-            "by_size": _size_accuracy(correct, sizes), "run_dir": str(trainer.run_dir)}
+        results[label], correct = fit_and_score(build, task, config.train, out_dir / labeling / label, run_config)
+        results[label]["by_size"] = binned_accuracy(correct, sizes, SIZE_BINS)
         echo(f"{labeling} {label}: test accuracy {results[label]['test_accuracy']:.1%} "
              f"({results[label]['seconds']:.0f} s)")
     return {"results": results, "floors": floors, "data": described, "vocabulary": len(vocabulary),
