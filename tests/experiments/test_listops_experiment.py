@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from recnets.experiments import listops
+from recnets.experiments.tree_against_chain import binned_accuracy
 from recnets.tasks.listops import MAX_DEPTH
 
 
@@ -16,7 +17,7 @@ def test_depth_bins_cover_every_generated_depth_once():
 def test_accuracy_by_depth_counts_each_bin():
     depths = [1, 1, 2, 5, 6, 19, 3]
     correct = torch.tensor([True, False, True, True, False, True, False])
-    rows = {(row["low"], row["high"]): row for row in listops._depth_accuracy(correct, depths)}
+    rows = {(row["low"], row["high"]): row for row in binned_accuracy(correct, depths, listops.DEPTH_BINS)}
     assert rows[(1, 1)] == {"low": 1, "high": 1, "count": 2, "accuracy": 0.5}
     assert rows[(5, 6)]["count"] == 2 and rows[(5, 6)]["accuracy"] == 0.5
     assert rows[(15, 19)]["accuracy"] == 1.0 and rows[(3, 3)]["accuracy"] == 0.0

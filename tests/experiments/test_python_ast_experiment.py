@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import torch
 
-from recnets.experiments.python_ast import SIZE_BINS, _size_accuracy, settings
+from recnets.experiments.python_ast import SIZE_BINS, settings
+from recnets.experiments.tree_against_chain import binned_accuracy
 
 
 def test_size_accuracy_counts_each_tree_in_its_bin():
     sizes = [1, 10, 11, 25, 40, 41, 200, 150]
     correct = torch.tensor([True, False, True, True, False, True, False, True])
-    rows = _size_accuracy(correct, sizes)
+    rows = binned_accuracy(correct, sizes, SIZE_BINS)
     assert [(row["low"], row["high"]) for row in rows] == list(SIZE_BINS)
     for row in rows:
         chosen = [c for c, s in zip(correct.tolist(), sizes) if row["low"] <= s <= row["high"]]
