@@ -25,6 +25,7 @@ Book: 10.6 (recursive networks).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -38,7 +39,7 @@ from recnets.cells.tree_lstm import ChildSumTreeLSTMCell
 from recnets.core.fold import fold, fold_recursively
 from recnets.core.tree import Tree
 from recnets.core.tree_batch import batch_trees, flatten_tree
-from recnets.machine import describe_machine
+from recnets.machine import cpu_model
 from recnets.nets.tree_models import TreeClassifier
 
 VOCAB, CLASSES = 100, 5
@@ -102,7 +103,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         rows.append({"batch": batch, "fold_trees_per_s": fold_rate, "one_at_a_time_trees_per_s": slow_rate,
                      "speedup": fold_rate / slow_rate})
     levels = [len(batch_trees(flats[i:i + args.batch[0]]).level_sizes) for i in range(0, len(trees), args.batch[0])]
-    return {"threads": args.threads, "machine": describe_machine("cpu"), "torch": torch.__version__,
+    return {"threads": args.threads, "machine": f"{cpu_model()}, {os.cpu_count()} cores", "torch": torch.__version__,
             "trees": len(trees), "nodes": sum(flat.num_nodes for flat in flats),
             "mean_levels_per_batch": sum(levels) / len(levels), "rows": rows}
 
