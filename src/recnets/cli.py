@@ -84,7 +84,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
-    from recnets.config import apply_overrides, config_to_dict, parse_dotted_args
     from recnets.experiments.char_lm import DEMO_OVERRIDES, CharLMRunConfig, train_char_lm
 
     if args.job not in JOBS:
@@ -94,12 +93,23 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     if args.job == "tree":
         return _train_tree(args, extra)
     overrides: dict[str, Any] = dict(DEMO_OVERRIDES) if args.demo else {}
+    return _train_job(args, extra, CharLMRunConfig(), overrides, train_char_lm,
+                      files="config.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json",
+                      hint="more samples: recnets sample {run} --prompt 'class ' --temperature 0.8")
+
+
+def _train_job(args: argparse.Namespace, extra: list[str], config: Any, overrides: dict[str, Any],
+               train: Any, *, files: str, hint: str) -> int:
+    """A trainer job (char-lm, tree): dotted overrides on ``config``, ``--data`` as ``data.data``, then
+    ``train(config, run_dir, resume=)`` into the run folder, which it names with the files it holds."""
+    from recnets.config import apply_overrides, config_to_dict, parse_dotted_args
+
     overrides.update(parse_dotted_args(extra))
     if args.data is not None:
         overrides["data.data"] = args.data
     if args.no_progress:
         overrides["train.progress"] = False
-    config = apply_overrides(CharLMRunConfig(), overrides)
+    config = apply_overrides(config, overrides)
     if args.show_config:
         print(json.dumps(config_to_dict(config), indent=2))
         return 0
@@ -107,9 +117,9 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         raise ValueError("--resume: expected --run FOLDER naming the run to continue, got none")
     run_dir = args.run or _run_folder(args.job)
     print(f"run folder: {run_dir}")
-    train_char_lm(config, run_dir, resume=args.resume)
-    print(f"\nrun folder: {run_dir} (config.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json)")
-    print(f"more samples: recnets sample {run_dir} --prompt 'class ' --temperature 0.8")
+    train(config, run_dir, resume=args.resume)
+    print(f"\nrun folder: {run_dir} ({files})")
+    print(hint.format(run=run_dir))
     return 0
 
 
@@ -136,29 +146,13 @@ def _train_esn(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _train_tree(args: argparse.Namespace, extra: list[str]) -> int:
-    from recnets.config import apply_overrides, config_to_dict, parse_dotted_args
     from recnets.experiments.tree_job import TreeRunConfig, train_tree
 
     if args.demo:
         raise ValueError("--demo: expected no such flag for job tree (it trains on your --data), got it")
-    overrides: dict[str, Any] = parse_dotted_args(extra)
-    if args.data is not None:
-        overrides["data.data"] = args.data
-    if args.no_progress:
-        overrides["train.progress"] = False
-    config = apply_overrides(TreeRunConfig(), overrides)
-    if args.show_config:
-        print(json.dumps(config_to_dict(config), indent=2))
-        return 0
-    if args.resume and args.run is None:
-        raise ValueError("--resume: expected --run FOLDER naming the run to continue, got none")
-    run_dir = args.run or _run_folder(args.job)
-    print(f"run folder: {run_dir}")
-    train_tree(config, run_dir, resume=args.resume)
-    print(f"\nrun folder: {run_dir} (config.json, vocab.json, metrics.jsonl, checkpoints/, plots/loss.png, "
-          f"summary.json)")
-    print(f"re-score: recnets eval {run_dir} [--data OTHER.txt]")
-    return 0
+    return _train_job(args, extra, TreeRunConfig(), {}, train_tree,
+                      files="config.json, vocab.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json",
+                      hint="re-score: recnets eval {run} [--data OTHER.txt]")
 
 
 def _sample(args: argparse.Namespace) -> int:

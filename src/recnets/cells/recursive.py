@@ -61,11 +61,11 @@ class RecursiveCell(TreeCell):
         return h, Hidden(h)
 
 
-class RNTNCell(TreeCell):
+class RNTNCell(RecursiveCell):
     """h = tanh(b + U x + W c + c^T V^[1:H] c), c = [h_left; h_right] (Socher et al. 2013).
 
     Each output unit k has its own bilinear form c^T V^[k] c: the tensor lets the children multiply, not only
-    add, which a single tanh layer cannot.
+    add, which a single tanh layer cannot. The binary :class:`RecursiveCell` plus the tensor V.
 
     Parameters:
         U (H, D), W (H, 2H), V (H, 2H, 2H), b (H).
@@ -78,25 +78,10 @@ class RNTNCell(TreeCell):
     bilinear term starts small beside W c.
     """
 
-    max_children = 2
-
     def __init__(self, input_size: int, hidden_size: int, *, device=None, dtype=None) -> None:
-        super().__init__()
-        check_sizes(input_size=input_size, hidden_size=hidden_size)
-        self.input_size, self.hidden_size = input_size, hidden_size
-        factory = {"hidden_size": hidden_size, "device": device, "dtype": dtype}
-        self.U = uniform_parameter(hidden_size, input_size, **factory)
-        self.W = uniform_parameter(hidden_size, 2 * hidden_size, **factory)
-        self.b = uniform_parameter(hidden_size, **factory)
+        super().__init__(input_size, hidden_size, max_children=2, device=device, dtype=dtype)
         self.V = uniform_parameter(hidden_size, 2 * hidden_size, 2 * hidden_size, hidden_size=4 * hidden_size ** 2,
                                    device=device, dtype=dtype)
-
-    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Hidden:
-        return Hidden(torch.zeros(batch_size, self.hidden_size, device=device or self.W.device,
-                                  dtype=dtype or self.W.dtype))
-
-    def project(self, xs: Tensor) -> Tensor:
-        return torch.nn.functional.linear(xs, self.U, self.b)  # (N, H)
 
     def combine(self, px: Tensor, child_states: Hidden, child_mask: Tensor, context: Any = None) -> tuple[Tensor, Hidden]:
         if child_mask.shape[1] == 0:  # leaves: c = 0, so W c and the bilinear term vanish
