@@ -63,6 +63,7 @@ Book: 10.6 (recursive networks compose a tree bottom-up with one shared function
 """
 from __future__ import annotations
 
+import abc
 import itertools
 import random
 from collections import Counter
@@ -433,8 +434,9 @@ class _PairTask(Task):
     def splits(self) -> list[str]:
         return list(self.pairs)
 
+    @abc.abstractmethod
     def _batch(self, split: str, indices: Sequence[int]) -> Batch:
-        raise NotImplementedError
+        """The batch of ``split``'s examples at ``indices``."""
 
     def train_batch(self, step: int) -> Batch:
         generator = step_generator(self.seed, step)

@@ -11,6 +11,7 @@ tree's bracketed form ``( MAX 2 9 ( MIN 4 7 ) )`` as a token sequence, parenthes
 """
 from __future__ import annotations
 
+import abc
 import math
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from recnets.core.tree import Tree, post_order, sexpr_tokens
-from recnets.core.tree_batch import FlatTree, TreeBatch, batch_trees, flatten_tree
+from recnets.core.tree_batch import FlatTree, batch_trees, flatten_tree
 from recnets.tasks.base import Batch, Task, step_generator
 
 __all__ = ["TokenVocabulary", "TreeClassificationTask", "TokenSequenceTask", "predictions", "accuracy",
@@ -101,8 +102,9 @@ class _ExamplesTask(Task):
     def split_size(self, split: str) -> int:
         return int(self.labels[split].shape[0])
 
+    @abc.abstractmethod
     def _batch(self, split: str, indices: Sequence[int]) -> Batch:
-        raise NotImplementedError
+        """The batch of ``split``'s examples at ``indices``."""
 
     def train_batch(self, step: int) -> Batch:
         generator = step_generator(self.seed, step)
@@ -116,9 +118,9 @@ class _ExamplesTask(Task):
         for start in range(0, size, self.eval_batch_size):
             yield self._batch(split, range(start, min(start + self.eval_batch_size, size)))
 
+    @abc.abstractmethod
     def predicted(self, outputs: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """``(predicted classes (B,), true classes (B,))`` of the examples in ``batch``."""
-        raise NotImplementedError
 
     def metrics(self, total_loss: float, count: int) -> dict[str, float]:
         return {"nats": total_loss / max(count, 1)}
