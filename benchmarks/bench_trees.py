@@ -36,7 +36,7 @@ from torch import nn
 
 from per_thread import interleaved_medians, run_benchmark  # benchmarks/ is on sys.path when a script there runs
 from recnets.cells.tree_lstm import ChildSumTreeLSTMCell
-from recnets.core.fold import fold, fold_recursively
+from recnets.core.fold import fold_recursively
 from recnets.core.tree import Tree
 from recnets.core.tree_batch import batch_trees, flatten_tree
 from recnets.machine import cpu_model

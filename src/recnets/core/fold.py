@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from recnets.core.state import tree_leaves, tree_map
+from recnets.core.state import tree_map
 from recnets.core.tree import Tree, post_order
 from recnets.core.tree_batch import TreeBatch
 from recnets.core.tree_cell import TreeCell
