@@ -9,7 +9,7 @@ import pytest
 
 import recnets
 
-LAYERS = ["core", "cells", "nets", "analysis", "tasks", "train"]
+LAYERS = ["core", "cells", "nets", "analysis", "tasks", "train", "reservoir", "memory"]
 
 
 def public_objects():
