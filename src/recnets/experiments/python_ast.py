@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 
 from recnets.analysis.plots import plot_curves
 from recnets.experiments.summary import Row, make_summary, write_summary
@@ -104,8 +103,7 @@ def _one_labeling(labeling: str, config: Settings, out_dir: Path, echo: Callable
          f"{described['source']['files']} files ({built:.0f} s), {classes} classes, vocabulary {len(vocabulary)}, "
          f"tallest tree {max(heights)} levels, median {tokens[len(tokens) // 2]} tokens, longest {tokens[-1]}")
     floors = tasks["Tree-LSTM"].baselines()
-    majority = int(torch.bincount(tasks["Tree-LSTM"].labels["train"], minlength=classes).argmax())
-    floors["majority_valid_accuracy"] = float((tasks["Tree-LSTM"].labels["valid"] == majority).double().mean())
+    floors["majority_valid_accuracy"] = tasks["Tree-LSTM"].majority_accuracy("valid")
     if labeling == "generator":
         rule = [int(contains_yield(tree)) == label for tree, label in splits["test"]]
         floors["yield_token_accuracy"] = sum(rule) / max(len(rule), 1)

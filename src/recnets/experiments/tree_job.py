@@ -32,7 +32,7 @@ from recnets.config import config_from_dict, config_to_dict
 from recnets.core.tree import Tree, binarize, parse_trees, post_order
 from recnets.files import write_json
 from recnets.nets.tree_models import TreeClassifier
-from recnets.tasks.tree_data import TokenVocabulary, TreeClassificationTask, predictions
+from recnets.tasks.tree_data import TokenVocabulary, TreeClassificationTask
 from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
 from recnets.train.config import TrainConfig
 from recnets.train.loop import Trainer, resolve_device
@@ -174,10 +174,15 @@ def _class_labels(examples: list[tuple[Tree, str]], node_labels: bool) -> list[s
     return _class_order(labels)
 
 
+def _arity(cell: str) -> int | None:
+    """The most children the registered tree cell ``cell`` takes (None: any; then trees stay as they are)."""
+    return make_tree_cell(cell, 1, 1).max_children
+
+
 def _examples_for(examples: list[tuple[Tree, str]], config: TreeRunConfig, classes: list[str],
                   targets: dict[int, int]) -> list[tuple[Tree, int]]:
     index = {label: i for i, label in enumerate(classes)}
-    binary = make_tree_cell(config.model.cell, 1, 1).max_children is not None
+    binary = _arity(config.model.cell) is not None
     prepared = []
     for tree, label in examples:
         if label not in index:
@@ -200,9 +205,8 @@ def _splits(examples: list, config: TreeDataConfig) -> dict[str, list]:
 
 def _task(config: TreeRunConfig, splits: dict[str, list], vocabulary: TokenVocabulary, classes: list[str],
           targets: dict[int, int]) -> TreeClassificationTask:
-    cell = make_tree_cell(config.model.cell, 1, 1)
     return TreeClassificationTask(
-        splits, vocabulary, len(classes), max_children=cell.max_children,
+        splits, vocabulary, len(classes), max_children=_arity(config.model.cell),
         node_target_of=(lambda node: targets.get(id(node), -1)) if config.data.node_labels else None,
         batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size, seed=config.train.seed,
         name=f"trees from {config.data.data}")
@@ -214,20 +218,20 @@ def build_model(config: TreeModelConfig, vocab_size: int, num_classes: int) -> T
 
 
 def _scores(model: TreeClassifier, task: TreeClassificationTask, split: str, device: torch.device) -> dict[str, Any]:
-    guess, true = predictions(model, task, split)
-    result: dict[str, Any] = {"trees": int(true.numel()), "root_accuracy": float((guess == true).double().mean())}
-    correct = count = 0
+    """Accuracy at the roots and at every labelled node (the roots included), in one pass over ``split``."""
+    roots_right = roots = nodes_right = nodes = 0
     model.eval()
     with torch.no_grad():
         for batch in task.eval_batches(split):
             batch = batch.to(device)
-            outputs, _ = model(batch.inputs)
+            outputs, _ = model(batch.inputs)  # (N, O)
+            guess, true = task.predicted(outputs, batch)
+            roots_right, roots = roots_right + int((guess == true).sum()), roots + int(true.numel())
             scored = batch.targets >= 0
-            correct += int((outputs.argmax(-1)[scored] == batch.targets[scored]).sum())
-            count += int(scored.sum())
-    result["node_accuracy"] = correct / max(count, 1)
-    result["scored_nodes"] = count
-    return result
+            nodes_right += int((outputs.argmax(-1)[scored] == batch.targets[scored]).sum())
+            nodes += int(scored.sum())
+    return {"trees": roots, "root_accuracy": roots_right / max(roots, 1), "node_accuracy": nodes_right / max(nodes, 1),
+            "scored_nodes": nodes}
 
 
 def train_tree(config: TreeRunConfig, run_dir: str | os.PathLike, *, resume: bool = False,
@@ -313,10 +317,8 @@ def evaluate_tree(run_dir: str | os.PathLike, *, data: str | None = None, split:
     step = load_checkpoint(latest_checkpoint(run_dir), model).step
     model = model.to(resolve_device(device))
     scores = _scores(model, task, split, next(model.parameters()).device)
-    majority = task.labels["train"].bincount(minlength=len(classes)).argmax()
     return {"run": str(run_dir), "step": step, "data": data or f"the run's {split} split",
-            "node_labels": config.data.node_labels, **scores,
-            "majority_accuracy": float((task.labels[split] == majority).double().mean())}
+            "node_labels": config.data.node_labels, **scores, "majority_accuracy": task.majority_accuracy(split)}
 
 
 def eval_report(result: dict[str, Any]) -> str:

@@ -125,16 +125,19 @@ class _ExamplesTask(Task):
     def metrics(self, total_loss: float, count: int) -> dict[str, float]:
         return {"nats": total_loss / max(count, 1)}
 
+    def majority_accuracy(self, split: str = "test") -> float:
+        """The accuracy on ``split`` of always answering the training set's most frequent class."""
+        majority = int(torch.bincount(self.labels["train"], minlength=self.num_classes).argmax())
+        labels = self.labels[split]
+        return float((labels == majority).double().mean()) if len(labels) else math.nan
+
     def baselines(self) -> dict[str, float]:
         """The constant predictor's floors on the training classes: its loss (their entropy, nats) and the
         majority class's accuracy on the test split."""
         counts = torch.bincount(self.labels["train"], minlength=self.num_classes).double()
         p = counts / counts.sum()
         entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
-        majority = int(counts.argmax())
-        test = self.labels["test"]
-        return {"majority_loss": entropy,
-                "majority_accuracy": float((test == majority).double().mean()) if len(test) else math.nan}
+        return {"majority_loss": entropy, "majority_accuracy": self.majority_accuracy("test")}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "classes": self.num_classes, "vocabulary": len(self.vocabulary),
