@@ -16,6 +16,8 @@ SETTINGS = {
     "sgd momentum, clip by value, streaming truncated BPTT, Elman": (
         dict(optimizer="sgd", lr=0.1, momentum=0.9, clip_value=0.05, tbptt_steps=3, loss_reduction="sum"),
         dict(streaming=True), "elman"),
+    "rmsprop momentum (the NTM paper's optimiser), clip by value, LSTM": (
+        dict(optimizer="rmsprop", lr=1e-2, momentum=0.9, clip_value=10.0), dict(), "lstm"),
 }
 
 

@@ -16,19 +16,23 @@ __all__ = ["Batch", "Task", "step_generator", "sequence_nll"]
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch: ``inputs (B, T[, D])``, ``targets (B, T[, O])`` or ``(B[, O])``, ``lengths (B,)`` or None.
+    """One batch: ``inputs (B, T[, D])``, ``targets (B, T[, O])`` or ``(B[, O])``, ``lengths (B,)`` or None,
+    ``mask (B, T)`` bool or None: which steps' targets are scored, for tasks that score only some (the
+    recall window of the NTM's copy task); None scores every real step.
 
-    ``to(device)`` moves inputs and targets; lengths stay on the CPU, where ``unroll`` and the losses read
-    them without waiting on the device.
+    ``to(device)`` moves inputs, targets and mask; lengths stay on the CPU, where ``unroll`` and the losses
+    read them without waiting on the device.
     """
 
     inputs: Tensor
     targets: Tensor
     lengths: Tensor | None = None
+    mask: Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
+        mask = None if self.mask is None else self.mask.to(device, non_blocking=True)
         return Batch(self.inputs.to(device, non_blocking=True), self.targets.to(device, non_blocking=True),
-                     self.lengths)
+                     self.lengths, mask)
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["TrainConfig", "learning_rate", "OPTIMIZERS", "LOSS_REDUCTIONS", "SCHEDULES", "DEVICES"]
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LOSS_REDUCTIONS = ("mean", "sum")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
@@ -26,8 +26,9 @@ class TrainConfig:
         steps: number of training batches (``task.train_batch(0..steps-1)``); with ``tbptt_steps`` one
             batch gives several updates.
         lr: learning rate (> 0).
-        optimizer: ``"adam"`` or ``"sgd"``.
-        momentum: SGD momentum in [0, 1); ignored by Adam.
+        optimizer: ``"adam"``, ``"sgd"`` or ``"rmsprop"`` (Graves et al. 2014 trained the NTM with RMSProp,
+            momentum 0.9).
+        momentum: SGD or RMSProp momentum in [0, 1); ignored by Adam.
         schedule: ``"constant"`` learning rate, or ``"cosine"``: decays from ``lr`` to 0 over ``steps``
             (a pure function of the step, so a resumed run follows the same curve).
         warmup_steps: raise the learning rate linearly from 0 over this many first steps (0 = none).

@@ -46,9 +46,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_optimizer(parameters: Iterable[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser that ``config.optimizer`` names, with its ``lr`` (and ``momentum`` for SGD)."""
+    """The optimiser that ``config.optimizer`` names, with its ``lr`` (and ``momentum`` for SGD and RMSProp)."""
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr)
+    if config.optimizer == "rmsprop":  # the NTM paper's: a decay of 0.95 in its running mean square
+        return torch.optim.RMSprop(parameters, lr=config.lr, alpha=0.95, momentum=config.momentum)
     return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum)
 
 
@@ -78,7 +80,9 @@ def tbptt_chunks(batch: Batch, steps: int) -> list[Batch]:
     if targets.dim() < 2 or targets.shape[:2] != inputs.shape[:2]:
         raise ValueError(f"tbptt_steps: expected a target at every step, targets (B, T, ...) with (B, T) = "
                          f"{tuple(inputs.shape[:2])}, got targets of shape {tuple(targets.shape)}")
-    return [Batch(inputs[:, start:start + steps], targets[:, start:start + steps])
+    mask = batch.mask
+    return [Batch(inputs[:, start:start + steps], targets[:, start:start + steps], None,
+                  None if mask is None else mask[:, start:start + steps])
             for start in range(0, total, steps)]
 
 
