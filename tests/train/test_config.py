@@ -16,7 +16,7 @@ def test_defaults_are_valid_and_frozen():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("steps", 0), ("steps", 1.5), ("lr", 0.0), ("lr", float("nan")), ("lr", "fast"), ("optimizer", "rmsprop"),
+    ("steps", 0), ("steps", 1.5), ("lr", 0.0), ("lr", float("nan")), ("lr", "fast"), ("optimizer", "lbfgs"),
     ("momentum", 1.0), ("momentum", -0.1), ("clip_norm", -1.0), ("clip_value", float("inf")),
     ("loss_reduction", "max"), ("tbptt_steps", -1), ("eval_every", -1), ("patience", 2.0),
     ("checkpoint_every", -2), ("keep_checkpoints", 0), ("seed", -1), ("log_every", 0), ("max_seconds", -1.0),
