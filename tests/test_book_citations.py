@@ -13,7 +13,7 @@ LAYERS = ["core", "cells", "nets", "analysis", "tasks", "train", "reservoir", "m
 
 
 def public_objects():
-    modules = [importlib.import_module("recnets.decode")]
+    modules = [importlib.import_module("recnets.decode"), importlib.import_module("recnets.beam_search")]
     for layer in LAYERS:
         package = importlib.import_module(f"recnets.{layer}")
         modules += [importlib.import_module(f"recnets.{layer}.{info.name}") for info in pkgutil.iter_modules(package.__path__)]

@@ -14,3 +14,6 @@ __all__ = ["Cell", "Hidden", "unroll", "tree_map", "tree_leaves", "mask_state", 
            "concat_rows", "state_to_flat", "state_from_flat", "reverse_within_lengths"]
 __all__ += ["fold", "fold_recursively", "Folded", "Tree", "TreeSyntaxError", "parse_tree", "parse_trees", "to_sexpr",
             "binarize", "tree_from_ast", "FlatTree", "TreeBatch", "batch_trees", "flatten_tree", "TreeCell"]
+from recnets.core.step_decoder import DecoderStep, LengthDecoder, StepDecoder
+
+__all__ += ["StepDecoder", "LengthDecoder", "DecoderStep"]

@@ -5,3 +5,7 @@ from recnets.nets.deep import DeepRNN, Stacked
 
 __all__ = ["OutputEveryStep", "OutputToHidden", "OutputRecurrentCell", "OutputFeed", "SequenceToOne", "Readout"]
 __all__ += ["Stacked", "DeepRNN"]
+from recnets.nets.lm_decoder import LanguageModelDecoder
+from recnets.nets.stopping import PredictedLengthRNN, StopUnitRNN
+
+__all__ += ["LanguageModelDecoder", "StopUnitRNN", "PredictedLengthRNN"]
