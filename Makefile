@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rnn.py
 	$(PY) benchmarks/bench_reservoir.py
 	$(PY) benchmarks/bench_trees.py
+	$(PY) benchmarks/bench_ntm.py
 
 results: $(STAMP)
 	$(PY) -m recnets.results docs/results.md

@@ -23,15 +23,14 @@ def content_weights(memory: Tensor, key: Tensor, strength: Tensor) -> Tensor:
     Shapes:
         memory (B, N, W), key (B, Hd, W), strength β (B, Hd) -> w_c (B, Hd, N).
     """
-    dot = torch.einsum("bhw,bnw->bhn", key, memory)  # (B, Hd, N)
+    dot = torch.bmm(key, memory.transpose(1, 2))  # (B, Hd, N)
     norms = key.norm(dim=-1, keepdim=True) * memory.norm(dim=-1).unsqueeze(1)  # (B, Hd, N)
     return torch.softmax(strength.unsqueeze(-1) * dot / (norms + EPSILON), dim=-1)
 
 
 def interpolate(content: Tensor, previous: Tensor, gate: Tensor) -> Tensor:
     """w_g = g w_c + (1 - g) w_{t-1} (eq. 7). Shapes: (B, Hd, N), (B, Hd, N), gate (B, Hd) -> (B, Hd, N)."""
-    g = gate.unsqueeze(-1)
-    return g * content + (1 - g) * previous
+    return torch.lerp(previous, content, gate.unsqueeze(-1))  # w_{t-1} + g (w_c - w_{t-1}): one op
 
 
 def shift(weights: Tensor, shifts: Tensor) -> Tensor:
@@ -42,8 +41,12 @@ def shift(weights: Tensor, shifts: Tensor) -> Tensor:
         k rows) -> (B, Hd, N).
     """
     reach = (shifts.shape[-1] - 1) // 2
-    rolled = torch.stack([torch.roll(weights, k, dims=-1) for k in range(-reach, reach + 1)], -1)  # (B, Hd, N, 2S+1)
-    return (rolled * shifts.unsqueeze(-2)).sum(-1)
+    s = shifts.split(1, dim=-1)  # 2S + 1 of (B, Hd, 1): s[reach + k] weighs a shift by k
+    shifted = weights * s[reach]  # (B, Hd, N): the shift by 0
+    for k in range(1, reach + 1):  # rolled by k, row i holds w_g(i - k)
+        shifted = torch.addcmul(shifted, torch.roll(weights, k, dims=-1), s[reach + k])
+        shifted = torch.addcmul(shifted, torch.roll(weights, -k, dims=-1), s[reach - k])
+    return shifted
 
 
 def sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
@@ -56,7 +59,7 @@ def sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
 
 def read(memory: Tensor, weights: Tensor) -> Tensor:
     """r = Σ_i w(i) M(i) (eq. 2). Shapes: memory (B, N, W), weights (B, Hd, N) -> (B, Hd, W)."""
-    return torch.einsum("bhn,bnw->bhw", weights, memory)
+    return torch.bmm(weights, memory)
 
 
 def write(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) -> Tensor:
@@ -64,5 +67,8 @@ def write(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) -> Tensor
 
     Shapes: memory (B, N, W), weights (B, Hd, N), erase e (B, Hd, W) in [0, 1], add a (B, Hd, W) -> (B, N, W).
     """
+    columns = weights.transpose(1, 2)  # (B, N, Hd)
+    if weights.shape[1] == 1:  # one write head: outer products by broadcasting, nothing to multiply or sum
+        return torch.addcmul(memory * (1 - columns * erase), columns, add)
     keep = torch.prod(1 - weights.unsqueeze(-1) * erase.unsqueeze(-2), dim=1)  # (B, N, W)
-    return memory * keep + torch.einsum("bhn,bhw->bnw", weights, add)
+    return torch.baddbmm(memory * keep, columns, add)  # + Σ_h w_h(i) a_h

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from recnets.cells._init import check_sizes, uniform_parameter
-from recnets.cells.lstm import LSTMCell, LSTMState
+from recnets.cells.lstm import LSTMCell
 from recnets.core.cell import Cell
 from recnets.core.state import Hidden
 from recnets.memory.addressing import content_weights, interpolate, read, sharpen, shift, write
@@ -127,27 +127,27 @@ class NTMCell(Cell):
         """Weightings (B, Hd, N) from the heads' raw parameters (B, Hd, address_size)."""
         width, reach = self.memory_width, 2 * self.shift_range + 1
         key, beta, gate, shifts, gamma = params.split([width, 1, 1, reach, 1], dim=-1)
-        focus = content_weights(memory, key, nn.functional.softplus(beta[..., 0]))
-        gated = interpolate(focus, previous, torch.sigmoid(gate[..., 0]))
+        focus = content_weights(memory, key, nn.functional.softplus(beta.squeeze(-1)))
+        gated = interpolate(focus, previous, torch.sigmoid(gate.squeeze(-1)))
         shifted = shift(gated, torch.softmax(shifts, dim=-1))
-        return sharpen(shifted, 1 + nn.functional.softplus(gamma[..., 0]))
+        return sharpen(shifted, 1 + nn.functional.softplus(gamma.squeeze(-1)))
 
     def step(self, px_t: Tensor, state: NTMState, context: Any = None) -> tuple[Tensor, NTMState]:
         batch = px_t.shape[0]
         _, reads_part = self._input_weights()
-        controller_in = px_t + state.reads.reshape(batch, -1) @ reads_part.T  # (B, 4H) or (B, H)
+        controller_in = torch.addmm(px_t, state.reads.reshape(batch, -1), reads_part.T)  # (B, 4H) or (B, H)
         if self.controller is not None:
             h, controller = self.controller.step(controller_in, state.controller)  # (B, H)
         else:
             h = torch.tanh(controller_in)
             controller = Hidden(h)
         emitted = self.heads(h)  # (B, ...)
-        addressing = (self.read_heads + self.write_heads) * self.address_size
-        head_params, vectors = emitted.split([addressing, emitted.shape[1] - addressing], dim=1)
-        head_params = head_params.view(batch, self.read_heads + self.write_heads, self.address_size)
-        read_params, write_params = head_params.split([self.read_heads, self.write_heads], dim=1)
-        read_weights = self._address(read_params, state.memory, state.read_weights)  # (B, R, N)
-        write_weights = self._address(write_params, state.memory, state.write_weights)  # (B, Wh, N)
+        heads = self.read_heads + self.write_heads
+        head_params, vectors = emitted.split([heads * self.address_size, 2 * self.write_heads * self.memory_width], 1)
+        previous = torch.cat([state.read_weights, state.write_weights], dim=1)  # (B, R + Wh, N)
+        # every head addressed in one call, all on M(t-1)
+        weights = self._address(head_params.view(batch, heads, self.address_size), state.memory, previous)
+        read_weights, write_weights = weights.split([self.read_heads, self.write_heads], dim=1)  # (B, R, N), (B, Wh, N)
         reads = read(state.memory, read_weights)  # (B, R, W): the memory before this step's writes
         erase, add = vectors.view(batch, self.write_heads, 2, self.memory_width).unbind(2)  # (B, Wh, W) each
         memory = write(state.memory, write_weights, torch.sigmoid(erase), torch.tanh(add))
