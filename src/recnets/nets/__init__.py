@@ -9,3 +9,6 @@ from recnets.nets.lm_decoder import LanguageModelDecoder
 from recnets.nets.stopping import PredictedLengthRNN, StopUnitRNN
 
 __all__ += ["LanguageModelDecoder", "StopUnitRNN", "PredictedLengthRNN"]
+from recnets.nets.story_lstm import story_lstm
+
+__all__ += ["story_lstm"]

@@ -24,3 +24,13 @@ from recnets.tasks.series import (JapaneseVowels, MissingDataError, check_series
 
 __all__ += ["JapaneseVowels", "MissingDataError", "check_series", "japanese_vowels", "load_series", "mackey_glass",
             "narma10", "santafe_laser"]
+from recnets.tasks.babi import BabiConfig, BabiTask, Example, flat_tokens, generate_examples
+from recnets.tasks.babi_views import FlatStoryBabiTask, StronglySupervisedBabiTask
+from recnets.tasks.ntm_tasks import (AssociativeRecallConfig, AssociativeRecallTask, BitSequenceTask, BitTaskConfig,
+                                     CopyTask, DynamicNGramsConfig, DynamicNGramsTask, PrioritySortConfig,
+                                     PrioritySortTask, RepeatCopyConfig, RepeatCopyTask)
+
+__all__ += ["BabiConfig", "BabiTask", "Example", "flat_tokens", "generate_examples", "FlatStoryBabiTask",
+            "StronglySupervisedBabiTask", "BitTaskConfig", "BitSequenceTask", "CopyTask", "RepeatCopyConfig",
+            "RepeatCopyTask", "AssociativeRecallConfig", "AssociativeRecallTask", "PrioritySortConfig",
+            "PrioritySortTask", "DynamicNGramsConfig", "DynamicNGramsTask"]

@@ -605,6 +605,6 @@ def flat_tokens(batch: Batch) -> tuple[Tensor, Tensor]:
     order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)      # real words first, in order
     width = max(int(lengths.max()), 1) if lengths.numel() else 1
     tokens = ordered.gather(1, order)[:, :width]
-    tokens = tokens * (torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1))  # (B, T)
-    return tokens, lengths
+    tokens = tokens * (torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1))  # (B, T)
+    return tokens, lengths.cpu()  # lengths on the CPU, as Batch keeps them
 
