@@ -12,3 +12,7 @@ __all__ += ["LanguageModelDecoder", "StopUnitRNN", "PredictedLengthRNN"]
 from recnets.nets.story_lstm import story_lstm
 
 __all__ += ["story_lstm"]
+from recnets.nets.bidirectional import Bidirectional, BidirectionalRNN, BidirectionalState, bidirectional_layers
+from recnets.nets.delay import DelayedOutput
+
+__all__ += ["Bidirectional", "BidirectionalState", "BidirectionalRNN", "bidirectional_layers", "DelayedOutput"]

@@ -34,3 +34,9 @@ __all__ += ["BabiConfig", "BabiTask", "Example", "flat_tokens", "generate_exampl
             "StronglySupervisedBabiTask", "BitTaskConfig", "BitSequenceTask", "CopyTask", "RepeatCopyConfig",
             "RepeatCopyTask", "AssociativeRecallConfig", "AssociativeRecallTask", "PrioritySortConfig",
             "PrioritySortTask", "DynamicNGramsConfig", "DynamicNGramsTask"]
+from recnets.tasks.token_tagging import (LABELS, TokenTaggingConfig, TokenTaggingTask, character_labels,
+                                         load_token_tagging, tagging_scores)
+from recnets.tasks.window_regression import WindowRegressionConfig, WindowRegressionTask
+
+__all__ += ["LABELS", "TokenTaggingConfig", "TokenTaggingTask", "character_labels", "load_token_tagging",
+            "tagging_scores", "WindowRegressionConfig", "WindowRegressionTask"]
