@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
-import time
 from typing import Any
 
 import torch
 from torch import nn
 
-from per_thread import interleaved_medians, run_benchmark  # benchmarks/ is on sys.path when a script there runs
+from per_thread import interleaved_medians, main_of  # benchmarks/ is on sys.path when a script there runs
 from recnets.cells.tree_lstm import ChildSumTreeLSTMCell
 from recnets.core.fold import fold_recursively
 from recnets.core.tree import Tree
@@ -147,12 +145,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv)
-    started = time.monotonic()
-    results = run_benchmark(__file__, args, argv, worker)
-    if results is not None:
-        print(report(results, args))
-        print(f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    main_of(__file__, parse, worker, report, argv)
 
 
 if __name__ == "__main__":

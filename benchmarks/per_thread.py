@@ -36,6 +36,17 @@ def run_benchmark(script: str, args: Any, argv: Sequence[str] | None, worker: Ca
     return results
 
 
+def main_of(script: str, parse: Callable[[Sequence[str] | None], Any], worker: Callable[[Any], dict[str, Any]],
+            report: Callable[[list[dict[str, Any]], Any], str], argv: Sequence[str] | None = None) -> None:
+    """A benchmark's ``main``: parse, run one worker per thread count, print the report and the wall time."""
+    args = parse(argv)
+    started = time.monotonic()
+    results = run_benchmark(script, args, argv, worker)
+    if results is not None:
+        print(report(results, args))
+        print(f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+
+
 def run_workers(script: str, argv: Sequence[str], thread_counts: Sequence[int], *,
                 environment: dict[str, str] | None = None, flag_first: str | None = None) -> list[dict[str, Any]]:
     """The results of ``script`` run once per thread count (``--threads N --worker PATH``), in order.
