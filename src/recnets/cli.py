@@ -1,4 +1,4 @@
-"""The command line: ``recnets train | sample | eval | reproduce | diagnose | list``.
+"""The command line: ``recnets train | sample | eval | tag | reproduce | diagnose | list``.
 
 A user's mistake (a missing file, an unknown name or key, a bad value, a corrupt checkpoint) ends in one
 line on stderr and exit status 2, never a traceback.
@@ -16,7 +16,9 @@ __all__ = ["main"]
 
 JOBS = {"char-lm": "character-level language model (the main job; default data: the Python standard library)",
         "esn": "echo state network forecasting your own series (--data FILE.csv or .npy)",
-        "tree": "recursive net classifying your own labelled trees (--data FILE, one '(CLASS child ...)' per line)"}
+        "tree": "recursive net classifying your own labelled trees (--data FILE, one '(CLASS child ...)' per line)",
+        "tagger": "bidirectional RNN tagging your own token sequences (--data FILE.conll: 'token<TAB>tag' lines, "
+                  "a blank line between sequences)"}
 
 
 def _run_folder(kind: str) -> Path:
@@ -37,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("job", help=f"what to train: {', '.join(JOBS)}")
     train.add_argument("--data", help="char-lm: a UTF-8 text file or folder (default: the embedded corpus); "
                                       "esn: a .csv or .npy series (required); tree: a file of bracketed trees, "
-                                      "one per line, the root's label the class (required)")
+                                      "one per line, the root's label the class (required); tagger: a CoNLL file "
+                                      "of 'token<TAB>tag' lines, a blank line between sequences (required)")
     train.add_argument("--run", type=Path, help="run folder (default: runs/JOB-DATE-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run folder's latest checkpoint exactly")
     train.add_argument("--demo", action="store_true", help="about two minutes of training, then samples and bpc")
@@ -55,12 +58,22 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", default="cpu")
 
     evaluate = commands.add_parser("eval", help="held-out score of a trained run (char-lm: bits per character; "
-                                                 "esn: NRMSE; tree: accuracy)")
+                                                 "esn: NRMSE; tree, tagger: accuracy)")
     evaluate.add_argument("run", type=Path)
     evaluate.add_argument("--data", help="score this text file or folder (esn: this .csv or .npy series; tree: "
-                                         "this file of labelled trees) instead of the run's test split")
+                                         "this file of labelled trees; tagger: this CoNLL file) instead of the "
+                                         "run's test split")
     evaluate.add_argument("--split", default="test", choices=("valid", "test"))
     evaluate.add_argument("--device", default="cpu")
+
+    tag = commands.add_parser("tag", help="tag new text with a trained tagger run (one sequence per line)",
+                              description="Tag each line of INPUT (whitespace-separated tokens; a file, or - for "
+                                          "stdin) with a trained tagger run; prints 'token<TAB>tag' lines with a "
+                                          "blank line after each sequence. Tokens outside the run's vocabulary "
+                                          "are read as <unk> and counted on stderr.")
+    tag.add_argument("run", type=Path)
+    tag.add_argument("input", nargs="?", default="-", help="a UTF-8 text file, or - for stdin (default)")
+    tag.add_argument("--device", default="cpu")
 
     reproduce = commands.add_parser("reproduce", help="run a classic experiment; writes metrics, plots, summary")
     reproduce.add_argument("name")
@@ -92,6 +105,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         return _train_esn(args, extra)
     if args.job == "tree":
         return _train_tree(args, extra)
+    if args.job == "tagger":
+        return _train_tagger(args, extra)
     overrides: dict[str, Any] = dict(DEMO_OVERRIDES) if args.demo else {}
     return _train_job(args, extra, CharLMRunConfig(), overrides, train_char_lm,
                       files="config.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json",
@@ -155,6 +170,41 @@ def _train_tree(args: argparse.Namespace, extra: list[str]) -> int:
                       hint="re-score: recnets eval {run} [--data OTHER.txt]")
 
 
+def _train_tagger(args: argparse.Namespace, extra: list[str]) -> int:
+    from recnets.experiments.tagger_job import TaggerRunConfig, train_tagger
+
+    if args.demo:
+        raise ValueError("--demo: expected no such flag for job tagger (it trains on your --data), got it")
+    return _train_job(args, extra, TaggerRunConfig(), {}, train_tagger,
+                      files="config.json, vocab.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json",
+                      hint="re-score: recnets eval {run} [--data OTHER.conll]; tag new text: recnets tag {run} "
+                           "FILE (or - for stdin)")
+
+
+def _input_lines(source: str) -> list[str]:
+    """The lines of a UTF-8 file, or of stdin for ``-``."""
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    from recnets.tasks.pairs import read_text_lines
+
+    return read_text_lines(source, "a text file of token lines (or - for stdin)")[1]
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from recnets.experiments.tagger_job import is_tagger_run, tag_lines
+    from recnets.tasks.conll import format_conll
+
+    if not is_tagger_run(args.run):
+        raise ValueError(f"run: expected a tagger run folder (recnets train tagger), got {args.run}")
+    tagged = tag_lines(args.run, _input_lines(args.input), device=args.device)
+    sys.stdout.write(format_conll(list(zip(tagged.tokens, tagged.tags))))
+    if tagged.unknown:
+        total = sum(map(len, tagged.tokens))
+        print(f"recnets: {tagged.unknown:,} of {total:,} tokens were outside the run's vocabulary and read as <unk>",
+              file=sys.stderr)
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from recnets.experiments.char_lm import generate
 
@@ -178,6 +228,12 @@ def _eval(args: argparse.Namespace) -> int:
     if tree_job.is_tree_run(args.run):
         print(tree_job.eval_report(tree_job.evaluate_tree(args.run, data=args.data, split=args.split,
                                                           device=args.device)))
+        return 0
+    from recnets.experiments import tagger_job
+
+    if tagger_job.is_tagger_run(args.run):
+        print(tagger_job.eval_report(tagger_job.evaluate_tagger(args.run, data=args.data, split=args.split,
+                                                                device=args.device)))
         return 0
     from recnets.experiments.char_lm import FLOOR_LABELS, evaluate_text, report_table
 
@@ -254,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "tag":
+            return _tag(args)
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "diagnose":

@@ -40,3 +40,11 @@ from recnets.tasks.window_regression import WindowRegressionConfig, WindowRegres
 
 __all__ += ["LABELS", "TokenTaggingConfig", "TokenTaggingTask", "character_labels", "load_token_tagging",
             "tagging_scores", "WindowRegressionConfig", "WindowRegressionTask"]
+from recnets.tasks.cmudict import CMUDict, cmudict_task, load_cmudict
+from recnets.tasks.conll import TaggingTask, format_conll, read_conll
+from recnets.tasks.pairs import PairsTask, PairVocabulary, read_pairs_tsv, split_pairs
+from recnets.tasks.sequence_errors import edit_distance, error_rates, phoneme_error_rate, word_error_rate
+
+__all__ += ["CMUDict", "cmudict_task", "load_cmudict", "TaggingTask", "format_conll", "read_conll", "PairsTask",
+            "PairVocabulary", "read_pairs_tsv", "split_pairs", "edit_distance", "error_rates", "phoneme_error_rate",
+            "word_error_rate"]
