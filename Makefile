@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_reservoir.py
 	$(PY) benchmarks/bench_trees.py
 	$(PY) benchmarks/bench_ntm.py
+	$(PY) benchmarks/bench_decode.py
 
 results: $(STAMP)
 	$(PY) -m recnets.results docs/results.md

@@ -17,3 +17,6 @@ __all__ = ["BPTTGradients", "bptt_gradients",
            "SpectrumTracker", "spectrum_trackers", "read_spectrum_history",
            "plot_gradient_norms", "plot_eigenvalues", "plot_singular_values", "plot_spectral_radius",
            "diagnose_model", "save_diagnostics"]
+from recnets.analysis.attention_maps import AttentionExample, plot_attention_maps
+
+__all__ += ["AttentionExample", "plot_attention_maps"]

@@ -16,3 +16,8 @@ from recnets.nets.bidirectional import Bidirectional, BidirectionalRNN, Bidirect
 from recnets.nets.delay import DelayedOutput
 
 __all__ += ["Bidirectional", "BidirectionalState", "BidirectionalRNN", "bidirectional_layers", "DelayedOutput"]
+from recnets.nets.attention import AdditiveAttention, DotAttention, GeneralAttention, make_attention
+from recnets.nets.encoder_decoder import EncodedSource, EncoderDecoder, Seq2SeqDecoder, Seq2SeqEncoder, Seq2SeqState
+
+__all__ += ["AdditiveAttention", "DotAttention", "GeneralAttention", "make_attention", "EncoderDecoder",
+            "EncodedSource", "Seq2SeqDecoder", "Seq2SeqEncoder", "Seq2SeqState"]

@@ -48,3 +48,6 @@ from recnets.tasks.sequence_errors import edit_distance, error_rates, phoneme_er
 __all__ += ["CMUDict", "cmudict_task", "load_cmudict", "TaggingTask", "format_conll", "read_conll", "PairsTask",
             "PairVocabulary", "read_pairs_tsv", "split_pairs", "edit_distance", "error_rates", "phoneme_error_rate",
             "word_error_rate"]
+from recnets.tasks.string_reversal import StringReversalConfig, StringReversalTask
+
+__all__ += ["StringReversalConfig", "StringReversalTask"]
