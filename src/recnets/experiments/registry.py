@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from recnets.experiments import (attention_vs_length, balanced_vs_chain, brnn_tokenize, brnn_window, char_lm_stdlib, clockwork_waveform,
-                                 copy_baseline, deep_rnn, esn_japanese_vowels, esn_mackey_glass, esn_memory_capacity,
-                                 esn_narma10, esn_santafe, latching, listops, logic_relations, lstm_adding,
-                                 lstm_temporal_order, memn2n_babi, ntm_associative_recall, ntm_copy, ntm_repeat_copy,
-                                 pascanu_clipping, python_ast, vanishing_gradients)
+from recnets.experiments import (attention_vs_length, balanced_vs_chain, brnn_tokenize, brnn_window, char_lm_stdlib,
+                                 clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels, esn_mackey_glass,
+                                 esn_memory_capacity, esn_narma10, esn_santafe, exposure_bias, latching, listops,
+                                 logic_relations, lstm_adding, lstm_temporal_order, memn2n_babi,
+                                 ntm_associative_recall, ntm_copy, ntm_repeat_copy, pascanu_clipping, python_ast,
+                                 vanishing_gradients)
 
 __all__ = ["EXPERIMENTS", "experiment"]
 
@@ -36,6 +37,7 @@ EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
     memn2n_babi,
     brnn_window,
     brnn_tokenize,
+    exposure_bias,
     attention_vs_length,
 )}
 

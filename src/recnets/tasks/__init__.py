@@ -51,3 +51,6 @@ __all__ += ["CMUDict", "cmudict_task", "load_cmudict", "TaggingTask", "format_co
 from recnets.tasks.string_reversal import StringReversalConfig, StringReversalTask
 
 __all__ += ["StringReversalConfig", "StringReversalTask"]
+from recnets.tasks.digit_recurrence import DigitRecurrenceConfig, DigitRecurrenceTask, digit_recurrence
+
+__all__ += ["DigitRecurrenceConfig", "DigitRecurrenceTask", "digit_recurrence"]
