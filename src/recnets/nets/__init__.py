@@ -21,3 +21,6 @@ from recnets.nets.encoder_decoder import EncodedSource, EncoderDecoder, Seq2SeqD
 
 __all__ += ["AdditiveAttention", "DotAttention", "GeneralAttention", "make_attention", "EncoderDecoder",
             "EncodedSource", "Seq2SeqDecoder", "Seq2SeqEncoder", "Seq2SeqState"]
+from recnets.nets.conditioned import ConditionedRNN, ImageEncoder, InitialStateMap, conditioned_rnn
+
+__all__ += ["ConditionedRNN", "ImageEncoder", "InitialStateMap", "conditioned_rnn"]

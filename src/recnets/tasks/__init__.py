@@ -54,3 +54,6 @@ __all__ += ["StringReversalConfig", "StringReversalTask"]
 from recnets.tasks.digit_recurrence import DigitRecurrenceConfig, DigitRecurrenceTask, digit_recurrence
 
 __all__ += ["DigitRecurrenceConfig", "DigitRecurrenceTask", "digit_recurrence"]
+from recnets.tasks.glyph_captions import GlyphCaptionConfig, GlyphCaptionTask, caption_scores, load_glyphs
+
+__all__ += ["GlyphCaptionConfig", "GlyphCaptionTask", "caption_scores", "load_glyphs"]
