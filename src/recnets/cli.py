@@ -1,4 +1,4 @@
-"""The command line: ``recnets train | sample | eval | tag | reproduce | diagnose | list``.
+"""The command line: ``recnets train | sample | eval | tag | translate | reproduce | diagnose | list``.
 
 A user's mistake (a missing file, an unknown name or key, a bad value, a corrupt checkpoint) ends in one
 line on stderr and exit status 2, never a traceback.
@@ -18,7 +18,9 @@ JOBS = {"char-lm": "character-level language model (the main job; default data: 
         "esn": "echo state network forecasting your own series (--data FILE.csv or .npy)",
         "tree": "recursive net classifying your own labelled trees (--data FILE, one '(CLASS child ...)' per line)",
         "tagger": "bidirectional RNN tagging your own token sequences (--data FILE.conll: 'token<TAB>tag' lines, "
-                  "a blank line between sequences)"}
+                  "a blank line between sequences)",
+        "seq2seq": "encoder-decoder with attention learning your own pairs (--data FILE.tsv: 'source<TAB>target' "
+                   "lines; --data.tokens char|space)"}
 
 
 def _run_folder(kind: str) -> Path:
@@ -40,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="char-lm: a UTF-8 text file or folder (default: the embedded corpus); "
                                       "esn: a .csv or .npy series (required); tree: a file of bracketed trees, "
                                       "one per line, the root's label the class (required); tagger: a CoNLL file "
-                                      "of 'token<TAB>tag' lines, a blank line between sequences (required)")
+                                      "of 'token<TAB>tag' lines, a blank line between sequences (required); "
+                                      "seq2seq: a file of 'source<TAB>target' lines (required)")
     train.add_argument("--run", type=Path, help="run folder (default: runs/JOB-DATE-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run folder's latest checkpoint exactly")
     train.add_argument("--demo", action="store_true", help="about two minutes of training, then samples and bpc")
@@ -58,13 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", default="cpu")
 
     evaluate = commands.add_parser("eval", help="held-out score of a trained run (char-lm: bits per character; "
-                                                 "esn: NRMSE; tree, tagger: accuracy)")
+                                                 "esn: NRMSE; tree, tagger: accuracy; seq2seq: error rates)")
     evaluate.add_argument("run", type=Path)
     evaluate.add_argument("--data", help="score this text file or folder (esn: this .csv or .npy series; tree: "
-                                         "this file of labelled trees; tagger: this CoNLL file) instead of the "
-                                         "run's test split")
+                                         "this file of labelled trees; tagger: this CoNLL file; seq2seq: this "
+                                         "TSV file) instead of the run's test split")
     evaluate.add_argument("--split", default="test", choices=("valid", "test"))
     evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--beam", type=int, default=None, help="seq2seq only: decode with a beam of this width "
+                                                                 "(default 1, greedy)")
 
     tag = commands.add_parser("tag", help="tag new text with a trained tagger run (one sequence per line)",
                               description="Tag each line of INPUT (whitespace-separated tokens; a file, or - for "
@@ -74,6 +79,19 @@ def _parser() -> argparse.ArgumentParser:
     tag.add_argument("run", type=Path)
     tag.add_argument("input", nargs="?", default="-", help="a UTF-8 text file, or - for stdin (default)")
     tag.add_argument("--device", default="cpu")
+
+    translate = commands.add_parser(
+        "translate", help="decode new sources with a trained seq2seq run (one source per line)",
+        description="Decode each line of INPUT (a file, or - for stdin) with a trained seq2seq run, tokenised as "
+                    "its training data; prints one output line per input line (an empty line for a blank one). "
+                    "Tokens outside the run's vocabulary are read as <unk> and counted on stderr.")
+    translate.add_argument("run", type=Path)
+    translate.add_argument("input", nargs="?", default="-", help="a UTF-8 text file, or - for stdin (default)")
+    translate.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
+    translate.add_argument("--max-length", type=int, default=None, help="most output tokens (default 2 S + 10)")
+    translate.add_argument("--length-penalty", type=float, default=0.0,
+                           help="alpha of the beam's score log P / n^alpha (0 = none)")
+    translate.add_argument("--device", default="cpu")
 
     reproduce = commands.add_parser("reproduce", help="run a classic experiment; writes metrics, plots, summary")
     reproduce.add_argument("name")
@@ -107,6 +125,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         return _train_tree(args, extra)
     if args.job == "tagger":
         return _train_tagger(args, extra)
+    if args.job == "seq2seq":
+        return _train_seq2seq(args, extra)
     overrides: dict[str, Any] = dict(DEMO_OVERRIDES) if args.demo else {}
     return _train_job(args, extra, CharLMRunConfig(), overrides, train_char_lm,
                       files="config.json, metrics.jsonl, checkpoints/, plots/loss.png, summary.json",
@@ -181,6 +201,17 @@ def _train_tagger(args: argparse.Namespace, extra: list[str]) -> int:
                            "FILE (or - for stdin)")
 
 
+def _train_seq2seq(args: argparse.Namespace, extra: list[str]) -> int:
+    from recnets.experiments.seq2seq_job import Seq2SeqRunConfig, train_seq2seq
+
+    if args.demo:
+        raise ValueError("--demo: expected no such flag for job seq2seq (it trains on your --data), got it")
+    return _train_job(args, extra, Seq2SeqRunConfig(), {}, train_seq2seq,
+                      files="config.json, vocab.json, metrics.jsonl, checkpoints/, plots/, summary.json",
+                      hint="re-score: recnets eval {run} [--data OTHER.tsv] [--beam 5]; decode new sources: "
+                           "recnets translate {run} FILE (or - for stdin)")
+
+
 def _input_lines(source: str) -> list[str]:
     """The lines of a UTF-8 file, or of stdin for ``-``."""
     if source == "-":
@@ -205,6 +236,21 @@ def _tag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from recnets.experiments.seq2seq_job import is_seq2seq_run, translate_lines
+
+    if not is_seq2seq_run(args.run):
+        raise ValueError(f"run: expected a seq2seq run folder (recnets train seq2seq), got {args.run}")
+    translated = translate_lines(args.run, _input_lines(args.input), beam_width=args.beam,
+                                 max_length=args.max_length, length_penalty=args.length_penalty, device=args.device)
+    for line in translated.outputs:
+        print(line)
+    if translated.unknown:
+        print(f"recnets: {translated.unknown:,} of {translated.tokens:,} source tokens were outside the run's "
+              f"vocabulary and read as <unk>", file=sys.stderr)
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from recnets.experiments.char_lm import generate
 
@@ -218,7 +264,16 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from recnets.experiments import seq2seq_job
     from recnets.experiments.esn_series import eval_report, evaluate_esn, is_esn_run
+
+    if seq2seq_job.is_seq2seq_run(args.run):
+        beam = 1 if args.beam is None else args.beam
+        print(seq2seq_job.eval_report(seq2seq_job.evaluate_seq2seq(args.run, data=args.data, split=args.split,
+                                                                   device=args.device, beam_width=beam)))
+        return 0
+    if args.beam is not None:
+        raise ValueError(f"--beam: expected it only for a seq2seq run, got it for {args.run}")
 
     if is_esn_run(args.run):
         print(eval_report(evaluate_esn(args.run, data=args.data, split=args.split, device=args.device)))
@@ -312,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "tag":
             return _tag(args)
+        if args.command == "translate":
+            return _translate(args)
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "diagnose":

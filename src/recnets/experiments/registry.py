@@ -5,7 +5,7 @@ from types import ModuleType
 
 from recnets.experiments import (attention_vs_length, balanced_vs_chain, brnn_tokenize, brnn_window, char_lm_stdlib,
                                  clockwork_waveform, copy_baseline, deep_rnn, esn_japanese_vowels, esn_mackey_glass,
-                                 esn_memory_capacity, esn_narma10, esn_santafe, exposure_bias, glyph_caption, latching, listops,
+                                 esn_memory_capacity, esn_narma10, esn_santafe, exposure_bias, g2p_cmudict, glyph_caption, latching, listops,
                                  logic_relations, lstm_adding, lstm_temporal_order, memn2n_babi,
                                  ntm_associative_recall, ntm_copy, ntm_repeat_copy, pascanu_clipping, python_ast,
                                  vanishing_gradients)
@@ -40,6 +40,7 @@ EXPERIMENTS: dict[str, ModuleType] = {module.NAME: module for module in (
     exposure_bias,
     glyph_caption,
     attention_vs_length,
+    g2p_cmudict,
 )}
 
 
