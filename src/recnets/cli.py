@@ -24,7 +24,10 @@ JOBS = {"char-lm": "character-level language model (the main job; default data: 
 
 
 def _run_folder(kind: str) -> Path:
-    return Path("runs") / f"{kind}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """runs/KIND-DATE-TIME; under torchrun, rank 0's clock names it for every rank."""
+    from recnets.train.distributed import broadcast_from_main
+
+    return broadcast_from_main(Path("runs") / f"{kind}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -22,9 +22,13 @@ def fsync_folder(path: str | os.PathLike) -> None:
 
 
 def write_atomically(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` through ``path.tmp``: fsync, rename, fsync of the folder."""
+    """Write ``data`` (text as UTF-8) to ``path`` through ``path.tmp-PID``: fsync, rename, fsync of the folder.
+
+    The temporary name is the process's own, so processes that write the same file (ranks of a torchrun job
+    writing identical content) never rename each other's half-written file.
+    """
     path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     with open(temporary, "wb") as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         handle.flush()

@@ -26,6 +26,7 @@ from recnets.nets.patterns import OutputEveryStep
 from recnets.tasks.char_corpus import CharLMConfig, CharLMTask, Documents, Vocabulary, read_documents
 from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
 from recnets.train.config import TrainConfig
+from recnets.train.distributed import is_main, world_size
 from recnets.train.loop import Trainer, evaluate_model, resolve_device
 
 __all__ = ["CharLMModelConfig", "CharLMRunConfig", "DEMO_OVERRIDES", "build_model", "train_char_lm",
@@ -122,16 +123,17 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
                              f"{run_dir}, got {config_to_dict(config.model)}")
     echo(f"data: {task.describe()['source']} - {corpus.streams['train'].size:,} training characters, "
          f"vocabulary {task.vocab_size}")
-    write_json(run_dir / VOCAB_FILE, task.vocabulary.to_json())
+    if is_main():  # under torchrun, rank 0 writes the run folder
+        write_json(run_dir / VOCAB_FILE, task.vocabulary.to_json())
     torch.manual_seed(config.train.seed)  # the initial weights depend on the seed alone, not on what ran before
     model = build_model(config.model, task.vocab_size)
     parameters = sum(p.numel() for p in model.parameters())
     echo(f"model: {config.model.cell} H={config.model.hidden} D={config.model.embedding}, {parameters:,} parameters")
-    trainer = Trainer(model, task, config.train, run_dir, callbacks=spectrum_trackers(model),
+    trainer = Trainer(model, task, config.train, run_dir, callbacks=spectrum_trackers(model) if is_main() else (),
                       run_config={"job": JOB, "config": config_to_dict(config), "data": task.describe()})
     result = trainer.fit(resume=resume)
     echo(f"trained {result['step']} steps in {result['total_seconds']:.0f} s ({result['stop_reason']})")
-    test = trainer.evaluate("test")
+    test = trainer.evaluate("test", shard=world_size() > 1)  # every rank scores its rows
     floors = task.baselines("test")
     texts = []
     if samples:
@@ -143,7 +145,8 @@ def train_char_lm(config: CharLMRunConfig, run_dir: str | os.PathLike, *, resume
     summary = {"job": JOB, "run_dir": str(run_dir), "train": result, "test": test, "floors": floors,
                "samples": texts, "parameters": parameters, "data": task.describe(),
                "config": config_to_dict(config)}
-    write_json(run_dir / SUMMARY_FILE, summary)
+    if is_main():
+        write_json(run_dir / SUMMARY_FILE, summary)
     for index, text in enumerate(texts):
         echo(f"\n--- sample {index + 1} (temperature 0.7, prompt {prompt!r}) ---\n{text}")
     echo("")

@@ -29,3 +29,8 @@ __all__ = [
     "restore_rng_state",
     "Logbook",
 ]
+from recnets.train.distributed import (distributed_session, init_distributed, is_distributed, is_main, rank,
+                                       shard_batch, world_size)
+
+__all__ += ["distributed_session", "init_distributed", "is_distributed", "is_main", "rank", "shard_batch",
+            "world_size"]

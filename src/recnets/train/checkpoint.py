@@ -146,7 +146,7 @@ def _optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor
 def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                     carry: Any = None, trainer: dict[str, Any] | None = None,
                     run_config: dict[str, Any] | None = None, keep: int = 3,
-                    protect: Iterable[int] = ()) -> Path:
+                    protect: Iterable[int] = (), rng: dict[str, Any] | None = None) -> Path:
     """Write ``run_dir/checkpoints/step-<step>/`` crash-safely, publish it as ``latest`` and prune old ones.
 
     Args:
@@ -159,6 +159,8 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: nn.Module, 
         run_config: JSON-serialisable run configuration.
         keep: how many of the newest checkpoints survive pruning.
         protect: steps whose checkpoints are never pruned (the best one).
+        rng: the RNG states to save (default :func:`rng_state`, this process's); a multi-process trainer
+            passes rank 0's with the other ranks' under ``"ranks"``.
 
     Returns:
         The published step folder.
@@ -176,7 +178,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, *, model: nn.Module, 
     state = {
         "format_version": FORMAT_VERSION,
         "step": step,
-        "rng": rng_state(),
+        "rng": rng_state() if rng is None else rng,
         "optimizer": optim_json,
         "trainer": trainer or {},
         "model_class": type(model).__name__,

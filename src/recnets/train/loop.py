@@ -3,6 +3,19 @@
 Book: 10.2.2 (the loss is the sum over time of per-step negative log-likelihoods, eqs. 10.12-10.14,
 minimised by back-propagation through time; truncated, the gradient stops at chunk boundaries while the
 state flows on), 10.11.1 (gradient clipping), 10.11.2 (the norm-preserving regulariser Ω, as an option).
+
+Several processes (``torchrun``, see :mod:`recnets.train.distributed`): every rank builds the same global
+batch ``task.train_batch(step)`` and trains on its contiguous shard of rows; the model is wrapped in
+DistributedDataParallel, which averages the gradients over the W ranks during backward. Each rank scales its
+summed loss by W / N, N the scored steps of the whole batch (an all-reduced count), so the average of the
+ranks' gradients is the gradient of Σ losses / N: the loss of the global batch, however the tokens fall
+between shards (averaging per-rank means would weight a short shard's tokens more). With ``"sum"``
+reduction the scale is W / B for B sequences of the global batch. Clipping then sees the same all-reduced
+gradient on every rank, so the ranks stay identical. Rank 0 alone writes the run folder (metrics.jsonl,
+config.json, checkpoints, plots) and shows progress; validation is sharded by rows like training and its
+sums all-reduced. Callbacks run on every rank with rank 0's records (so one that changes the model keeps
+the ranks equal; one that writes files should do so only where ``is_main()``). The global batch does not
+depend on the world size, so a run resumed with another number of processes goes on with the same batches.
 """
 from __future__ import annotations
 
@@ -21,12 +34,15 @@ from tqdm import tqdm
 
 from recnets.analysis.gradients import norm_preserving_penalty, recording_states
 from recnets.core.cell import Cell
-from recnets.core.state import detach_state, state_from_flat
-from recnets.tasks.base import Batch, Task
+from recnets.core.state import detach_state, select_rows, state_from_flat
+from recnets.tasks.base import Batch, Task, step_generator
 from recnets.train.checkpoint import (CARRY_PREFIX, LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint,
-                                      remove_unpublished, restore_rng_state, save_checkpoint)
+                                      remove_unpublished, restore_rng_state, rng_state, save_checkpoint)
 from recnets.train.clipping import clip_gradients_lazily
 from recnets.train.config import TrainConfig, learning_rate
+from recnets.train.distributed import (all_gather_objects, all_reduce_sum, barrier, broadcast_from_main, gather_rows,
+                                       is_distributed, is_main, rank, seed_for_rank, shard_batch, shard_bounds,
+                                       world_size)
 from recnets.train.logbook import Logbook
 
 __all__ = ["Trainer", "EarlyStopping", "evaluate_model", "resolve_device", "build_optimizer", "tbptt_chunks"]
@@ -113,10 +129,14 @@ class EarlyStopping:
 
 
 def evaluate_model(model: nn.Module, task: Task, split: str = "valid", *,
-                   device: torch.device | None = None) -> dict[str, float]:
+                   device: torch.device | None = None, shard: bool = False) -> dict[str, float]:
     """Summed loss over ``task.eval_batches(split)`` (state carried across batches when streaming).
 
     The model is put in eval mode for the pass and restored after; no gradients are kept.
+
+    Args:
+        shard: under a process group, score only this rank's rows of each batch and all-reduce the sums
+            (every rank must call it then); the result is the same on every rank.
 
     Returns:
         ``{"loss": per scored step, "count", "tokens_per_s", **task.metrics(total, count)}``.
@@ -128,6 +148,10 @@ def evaluate_model(model: nn.Module, task: Task, split: str = "valid", *,
     count, state, started = 0, None, time.monotonic()
     with torch.no_grad():
         for batch in task.eval_batches(split):
+            if shard:
+                batch = shard_batch(batch)
+                if len(batch.inputs) == 0:  # fewer rows than ranks: this rank has none of this batch
+                    continue
             batch = batch.to(device)
             outputs, final = model(batch.inputs, lengths=batch.lengths, state=state, targets=batch.targets)
             batch_total, batch_count = task.loss(outputs, batch)
@@ -135,7 +159,10 @@ def evaluate_model(model: nn.Module, task: Task, split: str = "valid", *,
             count += batch_count
             state = final if task.streaming else None
     model.train(was_training)
-    summed = float(total.item())
+    if shard:
+        total, count = all_reduce_sum(torch.stack([total, torch.full_like(total, count)])).tolist()
+        count = int(count)
+    summed = float(total.item()) if isinstance(total, Tensor) else total
     result = {"loss": summed / max(count, 1), "count": count,
               "tokens_per_s": count / max(time.monotonic() - started, 1e-9)}
     for name, value in task.metrics(summed, count).items():
@@ -163,11 +190,21 @@ class Trainer:
         callbacks: objects with optional ``on_step(trainer, step, record)`` (after each training record:
             every ``log_every`` steps and before each checkpoint) and ``on_eval(trainer, step, metrics)``
             (after each validation, with its record) methods; either may call
-            ``trainer.request_stop(reason)``.
+            ``trainer.request_stop(reason)``. Under a process group they run on every rank with rank 0's
+            records, and a stop that rank 0's callbacks request is what every rank does.
+
+    Under a torch.distributed process group of W > 1 ranks (``torchrun``), each rank trains on its shard of
+    every global batch through DistributedDataParallel (see the module's docstring); the model must be
+    built identically on every rank (DDP also copies rank 0's parameters at the start), must use every
+    parameter in each forward, and tasks must yield tensor batches (rows can be cut; not trees).
+    Deviations under W > 1: torch's generator is seeded with ``seed_for_rank(seed, rank)``, so dropout
+    draws differ per rank and change with W (not the batches); ``norm_preserving_weight`` must be 0 (Ω of
+    a shard is not Ω of the batch).
 
     Attributes:
         step: training steps completed; step s is the update(s) made on ``task.train_batch(s - 1)``.
-        carry: the carried state of a streaming task (None otherwise).
+        carry: the carried state of a streaming task (None otherwise); under W > 1, this rank's rows of it
+            (checkpoints hold the whole batch's).
         early_stopping: an :class:`EarlyStopping`.
 
     Book: 10.2.2 (eqs. 10.12-10.14, truncated BPTT), 10.11.1 (clipping), 10.11.2 (Ω).
@@ -180,8 +217,13 @@ class Trainer:
         if config.norm_preserving_weight > 0 and not isinstance(getattr(model, "cell", None), Cell):
             raise ValueError(f"norm_preserving_weight: expected 0 for a model without a Cell as its 'cell' "
                              f"attribute ({type(model).__name__}), got {config.norm_preserving_weight}")
+        if config.norm_preserving_weight > 0 and world_size() > 1:
+            raise ValueError(f"norm_preserving_weight: expected 0 when training in {world_size()} processes (Ω of "
+                             f"a shard is not Ω of the batch), got {config.norm_preserving_weight}")
         self.config = config
         self.device = resolve_device(config.device)
+        if is_distributed() and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # cuda:LOCAL_RANK (init_distributed)
         self.model = model.to(self.device)
         self.task = task
         self.run_dir = Path(run_dir)
@@ -196,6 +238,9 @@ class Trainer:
         self._elapsed_before = 0.0
         self._last_saved: int | None = None
         self._requested_stop: str | None = None
+        self._rank, self._shards = 0, 1
+        self._network: nn.Module = self.model  # what the training forward calls: the model, or DDP around it
+        self._global_rows: int | None = None  # B of the global batch (gathers the carried state to save it)
 
     def request_stop(self, reason: str = "callback") -> None:
         """Ask the loop to stop after the current step (with a validation and a checkpoint)."""
@@ -221,17 +266,19 @@ class Trainer:
         started = time.monotonic()
         self._fit_started = started
         self._requested_stop = None
+        self._rank, self._shards = rank(), world_size()
         if resume:
             self._restore()
         else:
             self._start_fresh()
+        self._network = self._wrapped()
         config = self.config
         self.model.train()
         self._reset_window()
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         reason: str | None = None
-        bar = tqdm(total=config.steps, initial=min(self.step, config.steps), disable=not config.progress,
-                   unit="step", dynamic_ncols=True)
+        bar = tqdm(total=config.steps, initial=min(self.step, config.steps),
+                   disable=not (config.progress and is_main()), unit="step", dynamic_ncols=True)
         try:
             while self.step < config.steps and reason is None:
                 self._train_step(self.step)
@@ -240,7 +287,9 @@ class Trainer:
                 reason = self._after_step(self.step, time.monotonic() - started, bar)
         finally:
             bar.close()
-        self.logbook.plot()
+        if is_main():
+            self.logbook.plot()
+        barrier()
         best = self.early_stopping
         return {"step": self.step, "stop_reason": reason or "steps",
                 "best": {"step": best.best_step, "loss": best.best_loss, **best.best_metrics},
@@ -249,7 +298,10 @@ class Trainer:
     def _after_step(self, step: int, seconds: float, bar: Any) -> str | None:
         """Log, validate and checkpoint as due after ``step``; returns why to stop, or None to go on."""
         config = self.config
-        reason = "max_seconds" if config.max_seconds and seconds >= config.max_seconds else self._requested_stop
+        out_of_time = bool(config.max_seconds) and seconds >= config.max_seconds
+        if config.max_seconds and self._shards > 1:
+            out_of_time = broadcast_from_main(out_of_time)  # rank 0's clock decides for every rank
+        reason = "max_seconds" if out_of_time else self._requested_stop
         if step % config.log_every == 0 or reason is not None or step >= config.steps:
             self._log_train(step, bar)  # callbacks may request a stop here
             reason = reason or self._requested_stop
@@ -271,27 +323,57 @@ class Trainer:
         if checkpoint_steps(self.run_dir) or (self.run_dir / "checkpoints" / LATEST).exists():
             raise ValueError(f"run_dir: expected a folder without checkpoints for a fresh run, got {self.run_dir} "
                              f"which holds some; use fit(resume=True) or another folder")
-        torch.manual_seed(self.config.seed)
+        barrier()  # every rank has looked before rank 0 writes
+        torch.manual_seed(seed_for_rank(self.config.seed, self._rank))
         self.step, self.carry, self.early_stopping, self._elapsed_before = 0, None, EarlyStopping(), 0.0
-        self._last_saved = None
-        self.logbook.write_config(self.run_config)
-        self.logbook.clear()
+        self._last_saved, self._global_rows = None, None
+        if is_main():
+            self.logbook.write_config(self.run_config)
+            self.logbook.clear()
+        barrier()
 
     def _restore(self) -> None:
+        """Every rank reads the latest checkpoint; rank 0 alone tidies the folder and cuts the records back."""
         folder = latest_checkpoint(self.run_dir)
-        remove_unpublished(self.run_dir)
+        if is_main():
+            remove_unpublished(self.run_dir)
         loaded = load_checkpoint(folder, self.model, self.optimizer)
         self.step = self._last_saved = loaded.step
         self.early_stopping = EarlyStopping(**loaded.trainer.get("early_stopping", {}))
         self._elapsed_before = float(loaded.trainer.get("elapsed_seconds", 0.0))
-        self.carry = None
+        self.carry, self._global_rows = None, None
         if loaded.carry is not None:
-            batch_size = next(iter(loaded.carry.values())).shape[0]
+            batch_size = next(iter(loaded.carry.values())).shape[0]  # the global batch's B
             dtype = next(self.model.parameters()).dtype
             template = self.model.initial_state(batch_size, device=self.device, dtype=dtype)
-            self.carry = state_from_flat(template, loaded.carry, CARRY_PREFIX)
-        self.logbook.truncate(loaded.step)
-        restore_rng_state(loaded.rng)
+            start, stop = shard_bounds(batch_size, self._rank, self._shards)
+            self.carry = select_rows(state_from_flat(template, loaded.carry, CARRY_PREFIX), stop, start)
+            self._global_rows = batch_size
+        if is_main():
+            self.logbook.truncate(loaded.step)
+        self._restore_rng(loaded.rng, loaded.step)
+        barrier()
+
+    def _restore_rng(self, saved: dict[str, Any], step: int) -> None:
+        """Rank r takes back the generator state rank r saved; a rank the saved run did not have is seeded
+        from ``(seed_for_rank(seed, r), step)``."""
+        if self._rank == 0:
+            restore_rng_state(saved)
+            return
+        others = saved.get("ranks", [])
+        if self._rank - 1 < len(others):
+            restore_rng_state(others[self._rank - 1])
+        else:
+            torch.manual_seed(step_generator(seed_for_rank(self.config.seed, self._rank), step).initial_seed())
+
+    def _wrapped(self) -> nn.Module:
+        """The model itself in one process; under W > 1 ranks, DistributedDataParallel around it (which
+        copies rank 0's parameters to every rank and averages the gradients during backward)."""
+        if self._shards == 1:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(self.model, device_ids=None)  # None: inputs stay where they are
 
     # ---------------------------------------------------------------------------------------- one step
     def _reduced(self, total: Tensor, count: int, batch_size: int) -> Tensor:
@@ -300,9 +382,23 @@ class Trainer:
             return total / max(count, 1)
         return total / batch_size
 
+    def _reduced_shard(self, total: Tensor, global_count: Tensor, global_rows: int) -> Tensor:
+        """This rank's share of the global batch's loss, scaled so that DDP's average of the W ranks'
+        gradients is the gradient of the global loss: W · total / N (``"mean"``, N the scored steps of the
+        whole batch) or W · total / B (``"sum"``, B its sequences)."""
+        if self.config.loss_reduction == "mean":
+            return total * (self._shards / global_count.clamp_min(1)).to(total.dtype)
+        return total * (self._shards / global_rows)
+
     def _train_step(self, index: int) -> None:
-        """Updates on ``task.train_batch(index)``: one, or one per truncated-BPTT chunk."""
+        """Updates on ``task.train_batch(index)`` (this rank's shard of it): one, or one per truncated-BPTT chunk."""
         batch = self.task.train_batch(index)
+        if self._shards > 1:
+            self._global_rows = len(batch.inputs)
+            if self._global_rows < self._shards:
+                raise ValueError(f"batch_size: expected at least one sequence per process, got {self._global_rows} "
+                                 f"for {self._shards} processes")
+            batch = shard_batch(batch, self._rank, self._shards)
         chunks = tbptt_chunks(batch, self.config.tbptt_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.config, index)
@@ -312,9 +408,16 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             weight = self.config.norm_preserving_weight
             with recording_states(self.model) if weight else contextlib.nullcontext() as records:
-                outputs, final = self.model(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
+                outputs, final = self._network(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
             total, count = self.task.loss(outputs, chunk)
-            loss = self._reduced(total, count, len(chunk.inputs))  # B: sequences or trees
+            nonfinite = ~torch.isfinite(total.detach())
+            if self._shards > 1:  # the whole batch's count, and whether any rank's loss is not finite
+                summed = all_reduce_sum(torch.stack([torch.full((), count, dtype=torch.float64, device=total.device),
+                                                     nonfinite.to(torch.float64)]))
+                count, nonfinite = summed[0], summed[1] > 0  # count: a 0-d tensor, no wait for the device
+                loss = self._reduced_shard(total, count, self._global_rows)
+            else:
+                loss = self._reduced(total, count, len(chunk.inputs))  # B: sequences or trees
             if weight:
                 penalty = norm_preserving_penalty(loss, records, self.model.cell)  # Ω, Book 10.11.2
                 self._window_penalty += penalty.detach()
@@ -329,7 +432,7 @@ class Trainer:
             self._window_norm += norm
             self._window_count += count
             self._window_updates += 1
-            first_bad = (~torch.isfinite(total)) & (self._bad_step < 0)
+            first_bad = nonfinite & (self._bad_step < 0)
             self._bad_step = torch.where(first_bad, index + 1, self._bad_step)
         if self.task.streaming:
             self.carry = state
@@ -352,42 +455,61 @@ class Trainer:
         """Write the training record of the steps since the last one (the only device sync of the loop)."""
         if not self._window_updates:
             return
-        loss_sum, norm_sum, penalty_sum, bad = torch.stack([self._window_loss, self._window_norm, self._window_penalty,
-                                                            self._bad_step.to(torch.float64)]).tolist()
+        window_loss = all_reduce_sum(self._window_loss.clone()) if self._shards > 1 else self._window_loss
+        count = torch.as_tensor(self._window_count, dtype=torch.float64, device=self.device)  # global under W > 1
+        loss_sum, norm_sum, penalty_sum, bad, count = torch.stack(
+            [window_loss, self._window_norm, self._window_penalty, self._bad_step.to(torch.float64), count]).tolist()
         if bad >= 0:
             self._raise_if_nonfinite()
         elapsed = max(time.monotonic() - self._window_started, 1e-9)
-        record = {"step": step, "split": "train", "loss": loss_sum / max(self._window_count, 1),
-                  "tokens_per_s": self._window_count / elapsed, "grad_norm": norm_sum / self._window_updates,
+        record = {"step": step, "split": "train", "loss": loss_sum / max(count, 1),
+                  "tokens_per_s": count / elapsed, "grad_norm": norm_sum / self._window_updates,
                   "seconds": self._seconds()}
         if self.config.norm_preserving_weight:
             record["norm_penalty"] = penalty_sum / self._window_updates  # Ω per update, before its weight
-        self.logbook.append(record)
-        bar.set_postfix(loss=f"{record['loss']:.4f}", tokens_per_s=f"{record['tokens_per_s']:.0f}")
+        record = broadcast_from_main(record)  # the same record on every rank: rank 0's clock
+        if is_main():
+            self.logbook.append(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", tokens_per_s=f"{record['tokens_per_s']:.0f}")
         self._reset_window()
         for callback in self.callbacks:
             if hasattr(callback, "on_step"):
                 callback.on_step(self, step, record)
+        self._agree_on_stop()
+
+    def _agree_on_stop(self) -> None:
+        """Every rank takes rank 0's stop request (after the callbacks)."""
+        if self._shards > 1:
+            self._requested_stop = broadcast_from_main(self._requested_stop)
 
     # ---------------------------------------------------------------------------------------- validation
-    def evaluate(self, split: str = "valid") -> dict[str, float]:
-        """:func:`evaluate_model` on this trainer's model, task and device."""
-        return evaluate_model(self.model, self.task, split, device=self.device)
+    def evaluate(self, split: str = "valid", *, shard: bool = False) -> dict[str, float]:
+        """:func:`evaluate_model` on this trainer's model, task and device (``shard``: every rank scores its
+        rows and the sums are all-reduced; every rank must call it then)."""
+        return evaluate_model(self.model, self.task, split, device=self.device, shard=shard)
 
     def _validate(self, step: int, bar: Any) -> bool:
-        """Validate, log, update early stopping, redraw the curves; returns whether this is a new best."""
+        """Validate, log, update early stopping, redraw the curves; returns whether this is a new best.
+
+        Under W > 1 ranks each scores its rows of every validation batch and the sums are all-reduced;
+        every rank then holds rank 0's record, so early stopping decides the same everywhere.
+        """
         self._raise_if_nonfinite()
-        result = self.evaluate("valid")
+        result = self.evaluate("valid", shard=self._shards > 1)
         metrics = {k: v for k, v in result.items() if k not in ("loss", "count", "tokens_per_s")}
         record = {"step": step, "split": "valid", "loss": result["loss"], "tokens_per_s": result["tokens_per_s"],
                   "grad_norm": None, "seconds": self._seconds(), **metrics}
-        self.logbook.append(record)
-        improved = self.early_stopping.update(result["loss"], step, metrics)
-        bar.set_postfix(valid_loss=f"{result['loss']:.4f}")
-        self.logbook.plot()
+        record = broadcast_from_main(record)
+        metrics = {k: record[k] for k in metrics}
+        improved = self.early_stopping.update(record["loss"], step, metrics)
+        if is_main():
+            self.logbook.append(record)
+            bar.set_postfix(valid_loss=f"{record['loss']:.4f}")
+            self.logbook.plot()
         for callback in self.callbacks:
             if hasattr(callback, "on_eval"):
                 callback.on_eval(self, step, record)
+        self._agree_on_stop()
         return improved
 
     # ---------------------------------------------------------------------------------------- checkpoints
@@ -401,9 +523,16 @@ class Trainer:
         best = self.early_stopping.best_step
         trainer_state = {"early_stopping": self.early_stopping.to_dict(), "elapsed_seconds": self._seconds(),
                          "train_config": dataclasses.asdict(self.config)}
-        save_checkpoint(self.run_dir, step, model=self.model, optimizer=self.optimizer,
-                        carry=self.carry if self.task.streaming else None, trainer=trainer_state,
-                        run_config=self.run_config, keep=self.config.keep_checkpoints,
-                        protect=() if best is None else (best,))
+        carry = self.carry if self.task.streaming else None
+        rng = None
+        if self._shards > 1:  # rank 0 writes what every rank holds: the whole carried state, each rank's RNG
+            carry = gather_rows(carry, self._global_rows) if carry is not None else None
+            states = all_gather_objects(rng_state())
+            rng = {**states[0], "ranks": states[1:]}
+        if is_main():
+            save_checkpoint(self.run_dir, step, model=self.model, optimizer=self.optimizer, carry=carry,
+                            trainer=trainer_state, run_config=self.run_config, keep=self.config.keep_checkpoints,
+                            protect=() if best is None else (best,), rng=rng)
+        barrier()  # the checkpoint is published before any rank goes on (or reads it)
         self._last_saved = step
 
