@@ -17,3 +17,6 @@ __all__ += ["fold", "fold_recursively", "Folded", "Tree", "TreeSyntaxError", "pa
 from recnets.core.step_decoder import DecoderStep, LengthDecoder, StepDecoder
 
 __all__ += ["StepDecoder", "LengthDecoder", "DecoderStep"]
+from recnets.core.checkpointed_unroll import checkpointed_unroll, default_segment, segment_bounds
+
+__all__ += ["checkpointed_unroll", "default_segment", "segment_bounds"]
