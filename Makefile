@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_trees.py
 	$(PY) benchmarks/bench_ntm.py
 	$(PY) benchmarks/bench_decode.py
+	$(PY) benchmarks/bench_cells.py
 	$(PY) benchmarks/bench_long_sequences.py
 
 results: $(STAMP)

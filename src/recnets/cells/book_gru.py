@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from recnets.cells._init import check_sizes, uniform_parameter
 from recnets.cells.book_lstm import ACTIVATIONS
+from recnets.core.bptt_gru import book_gru_sequence
+from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
 from recnets.core.cell import Cell
 from recnets.core.state import Hidden
 
@@ -88,3 +90,15 @@ class BookGRUCell(Cell):
         candidate = self._activation(torch.addmm(px_candidate, r * h_prev, self.W.t()))  # (B, H)
         h = candidate + u * (h_prev - candidate)  # u h(t-1) + (1 - u) candidate
         return h, Hidden(h)
+
+
+def _bptt_run(cell: BookGRUCell, xs: Tensor, state: Hidden, lengths: Tensor | None) -> tuple[Tensor, Hidden]:
+    """The whole recurrence as one autograd Function (``recnets.core.bptt_gru``), projection hoisted."""
+    masks = float_step_masks(lengths, xs.shape[1], xs.dtype)  # (T, B, 1) or None
+    hs = book_gru_sequence(time_major_projection(cell, xs), cell.W_gates, cell.W, state.h, masks,
+                           sigmoid_candidate=cell.candidate_activation == "sigmoid")  # (T, B, H)
+    ys = hs if masks is None else hs * masks
+    return ys.transpose(0, 1), Hidden(hs[-1].clone())
+
+
+register_bptt(BookGRUCell, lambda cell: BPTTKernel(_bptt_run))

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from recnets.cells._init import check_sizes, uniform_parameter
 from recnets.cells.lstm import LSTMState
+from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
+from recnets.core.bptt_lstm import lstm_sequence
 from recnets.core.cell import Cell
 
 __all__ = ["BookLSTMCell"]
@@ -106,3 +108,15 @@ class BookLSTMCell(Cell):
             out = out + self.p[2] * s
         h = torch.tanh(s) * torch.sigmoid(out)  # (B, H)
         return h, LSTMState(h, s)
+
+
+def _bptt_run(cell: BookLSTMCell, xs: Tensor, state: LSTMState, lengths: Tensor | None) -> tuple[Tensor, LSTMState]:
+    """The whole recurrence as one autograd Function (``recnets.core.bptt_lstm``), projection hoisted."""
+    px = time_major_projection(cell, xs)  # (T, B, 4H)
+    masks = float_step_masks(lengths, xs.shape[1], xs.dtype)  # (T, B, 1) or None
+    ys, h, s = lstm_sequence(px, cell.W, cell.p, state.h, state.c, masks,
+                             sigmoid_candidate=cell.input_activation == "sigmoid")
+    return ys.transpose(0, 1), LSTMState(h, s)
+
+
+register_bptt(BookLSTMCell, lambda cell: BPTTKernel(_bptt_run))

@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from recnets.cells._init import check_sizes, uniform_parameter
+from recnets.core.bptt_elman import mixed_elman_sequence
+from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
 from recnets.core.cell import Cell
 
 __all__ = ["ClockworkCell", "ClockworkState", "default_periods"]
@@ -121,3 +123,22 @@ class ClockworkCell(Cell):
         candidate = torch.tanh(torch.addmm(px_t, state.h, (self.W * self.mask).t()))  # (B, H)
         h = torch.where(self.active_units(state.t), candidate, state.h)  # (B, H): idle modules keep h(t-1)
         return h, ClockworkState(h, state.t + 1)
+
+
+def _bptt_run(cell: ClockworkCell, xs: Tensor, state: ClockworkState,
+              lengths: Tensor | None) -> tuple[Tensor, ClockworkState]:
+    """The whole recurrence as one autograd Function (``recnets.core.bptt_elman``): λ(t) = 1 for the units
+    whose module ticks at step t, else 0."""
+    steps = xs.shape[1]
+    clock = state.t.unsqueeze(0) + torch.arange(steps, device=xs.device).unsqueeze(1)  # (T, B): t of each step
+    mix = (torch.remainder(clock.unsqueeze(-1), cell.unit_periods) == 0).to(xs.dtype)  # (T, B, H)
+    masks = float_step_masks(lengths, steps, xs.dtype)  # (T, B, 1) or None
+    if masks is not None:
+        mix = mix * masks
+    hs = mixed_elman_sequence(time_major_projection(cell, xs), cell.W * cell.mask, state.h, mix)  # (T, B, H)
+    ys = hs if masks is None else hs * masks
+    taken = steps if lengths is None else lengths
+    return ys.transpose(0, 1), ClockworkState(hs[-1].clone(), state.t + taken)
+
+
+register_bptt(ClockworkCell, lambda cell: BPTTKernel(_bptt_run))

@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, _VF
 
 from recnets.cells._init import check_sizes, torch_layout_parameters
+from recnets.core.bptt_gru import torch_gru_sequence
+from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
 from recnets.core.cell import Cell
 from recnets.core.fused import call_quietly, register_fused
 from recnets.core.state import Hidden
@@ -71,3 +73,16 @@ def _gru_kernel(cell: GRUCell, xs: Tensor, state: Hidden) -> tuple[Tensor, Hidde
 
 
 register_fused(GRUCell, _gru_kernel)
+
+
+def _bptt_run(cell: GRUCell, xs: Tensor, state: Hidden, lengths: Tensor | None) -> tuple[Tensor, Hidden]:
+    """The whole recurrence as one autograd Function (``recnets.core.bptt_gru``), projection hoisted."""
+    masks = float_step_masks(lengths, xs.shape[1], xs.dtype)  # (T, B, 1) or None
+    hs = torch_gru_sequence(time_major_projection(cell, xs), cell.W, cell.b_W, state.h, masks)  # (T, B, H)
+    ys = hs if masks is None else hs * masks
+    return ys.transpose(0, 1), Hidden(hs[-1].clone())
+
+
+# ``backend="bptt"`` asks for it; ``auto`` keeps torch's fused GRU (cuDNN on GPU; on CPU the kernel is 1.0-1.25x
+# faster than torch's loop in benchmarks/bench_cells.py, not yet the margin that would justify switching).
+register_bptt(GRUCell, lambda cell: BPTTKernel(_bptt_run))

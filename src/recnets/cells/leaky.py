@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from recnets.cells._init import check_sizes, uniform_parameter
+from recnets.core.bptt_elman import mixed_elman_sequence
+from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
 from recnets.core.cell import Cell
 from recnets.core.state import Hidden
 
@@ -131,3 +133,17 @@ def _time_constants(tau: float | Sequence[float] | Tensor | None, hidden_size: i
     return values
 
 
+
+
+def _bptt_run(cell: LeakyCell, xs: Tensor, state: Hidden, lengths: Tensor | None) -> tuple[Tensor, Hidden]:
+    """The whole recurrence as one autograd Function (``recnets.core.bptt_elman``) with λ = 1/τ."""
+    masks = float_step_masks(lengths, xs.shape[1], xs.dtype)  # (T, B, 1) or None
+    mix = 1.0 / cell.tau  # (H,): differentiable when τ is learned
+    if masks is not None:
+        mix = mix * masks  # (T, B, H): 0 past each length carries the state
+    hs = mixed_elman_sequence(time_major_projection(cell, xs), cell.W, state.h, mix)  # (T, B, H)
+    ys = hs if masks is None else hs * masks
+    return ys.transpose(0, 1), Hidden(hs[-1].clone())
+
+
+register_bptt(LeakyCell, lambda cell: BPTTKernel(_bptt_run))

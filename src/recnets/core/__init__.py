@@ -20,3 +20,6 @@ __all__ += ["StepDecoder", "LengthDecoder", "DecoderStep"]
 from recnets.core.checkpointed_unroll import checkpointed_unroll, default_segment, segment_bounds
 
 __all__ += ["checkpointed_unroll", "default_segment", "segment_bounds"]
+from recnets.core.bptt_kernels import BPTTKernel, bptt_kernel_for, register_bptt
+
+__all__ += ["BPTTKernel", "bptt_kernel_for", "register_bptt"]

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from recnets.core.bptt_kernels import bptt_kernel_for
 from recnets.core.cell import Cell
 from recnets.core.fused import fused_kernel_for, fused_unroll
 from recnets.core.lengths import check_lengths, reverse_within_lengths, step_masks
@@ -17,7 +18,7 @@ from recnets.core.state import mask_state, tree_leaves, tree_map
 
 __all__ = ["unroll", "BACKENDS"]
 
-BACKENDS = ("auto", "fused", "eager")
+BACKENDS = ("auto", "fused", "bptt", "eager")
 Feedback = Callable[[Any, int], Tensor]
 
 
@@ -38,8 +39,11 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
             vector); never masked, copied or reordered.
         feedback: ``feedback(y_t, t) -> x_{t+1} (B, D)`` for free running: only ``xs[:, 0]`` is read and
             each later input is made from the previous output (generation, scheduled sampling).
-        backend: ``"auto"`` (fused kernel for an exactly standard Elman/LSTM/GRU cell without feedback or
-            context, else the eager loop), ``"fused"`` (required; error if impossible) or ``"eager"``.
+        backend: ``"auto"``: without feedback or context, torch's fused kernel for an exactly standard
+            Elman/LSTM/GRU cell, else the cell's BPTT kernel (:mod:`recnets.core.bptt_kernels`) when it has
+            one (a kernel measured faster than the fused one on the inputs' device type goes first), else the
+            eager loop; ``"fused"`` or ``"bptt"`` (required; error if impossible) or ``"eager"`` (the
+            reference, the only one that supports gradients of gradients).
 
     Shapes:
         xs: (B, T, D); lengths: (B,); ys: (B, T, ...) (a NamedTuple of such tensors when the cell emits
@@ -76,12 +80,21 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
     if reverse:
         xs = reverse_within_lengths(xs, lengths)
 
-    kernel = fused_kernel_for(cell) if feedback is None and context is None else None
+    plain = feedback is None and context is None
+    kernel = fused_kernel_for(cell) if plain else None
+    bptt = bptt_kernel_for(cell) if plain else None
     if backend == "fused" and kernel is None:
         raise ValueError(f"backend: 'fused' needs an exactly standard Elman/LSTM/GRU cell without feedback or "
                          f"context, got {type(cell).__name__}")
-    if kernel is not None and backend != "eager":
+    if backend == "bptt" and bptt is None:
+        raise ValueError(f"backend: 'bptt' needs a cell with a BPTT kernel (recnets.core.bptt_kernels) for its "
+                         f"configuration, without feedback or context, got {type(cell).__name__}")
+    if backend == "auto" and bptt is not None and kernel is not None and xs.device.type not in bptt.over_fused_on:
+        bptt = None  # the fused kernel is faster here
+    if backend == "fused" or (backend == "auto" and kernel is not None and bptt is None):
         ys, final = fused_unroll(kernel, cell, xs, state, lengths)
+    elif backend in ("bptt", "auto") and bptt is not None:
+        ys, final = bptt.run(cell, xs, state, lengths)
     else:
         ys, final = _eager_unroll(cell, xs, state, lengths, context, feedback)
 

@@ -1,0 +1,144 @@
+"""BPTT kernel of the LSTM family in the book's gate order, with optional diagonal peepholes.
+
+Forward (per step, on the hoisted projection px(t) = b + U x(t) with blocks f, g, unit, q):
+
+    a(t) = px(t) + W h(t-1) [+ peepholes];  f, g = σ(a_f), σ(a_g);  i = φ(a_unit);  q = σ(a_q)
+    s(t) = f ⊙ s(t-1) + g ⊙ i;   h(t) = tanh(s(t)) ⊙ q                         (eqs. 10.40-10.44)
+
+Backward (t = T..1), with ∇h the gradient reaching h(t) (from y(t) and from step t+1) and ∇s the one
+reaching s(t) from step t+1:
+
+    ∇a_q = ∇h ⊙ tanh(s) ⊙ q(1-q)
+    ∇s  += ∇h ⊙ q ⊙ (1 - tanh²(s)) [+ p_o ⊙ ∇a_q]
+    ∇a_f = ∇s ⊙ s(t-1) ⊙ f(1-f);  ∇a_g = ∇s ⊙ i ⊙ g(1-g);  ∇a_unit = ∇s ⊙ g ⊙ φ'(a_unit)
+    ∇s(t-1) = ∇s ⊙ f [+ p_f ⊙ ∇a_f + p_g ⊙ ∇a_g];   ∇h(t-1) = Wᵀ ∇a(t)          (eq. 10.21)
+
+and after the loop ∇W = Σ_t ∇a(t) h(t-1)ᵀ as one product, ∇px = ∇a.
+
+Book: 10.10.1, eqs. 10.40-10.44; 10.2.2, eqs. 10.17-10.28.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from recnets.core.bptt_kernels import grad_or_zeros, previous_states
+
+__all__ = ["lstm_sequence"]
+
+
+def lstm_sequence(px: Tensor, W: Tensor, p: Tensor | None, h0: Tensor, c0: Tensor, masks: Tensor | None, *,
+                  sigmoid_candidate: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the LSTM recurrence over all steps; differentiable by the hand-written BPTT.
+
+    Args:
+        px: the projected inputs b + U x(t), blocks (forget, input gate, candidate unit, output).
+        W: recurrent weights, same block order.
+        p: diagonal peepholes, rows p_f, p_g, p_o; or None.
+        h0, c0: the state before the first step.
+        masks: 1.0 where a step is real, 0.0 past a row's length (the state is then carried); or None.
+        sigmoid_candidate: φ = σ as printed in eq. 10.41; else tanh.
+
+    Shapes:
+        px (T, B, 4H); W (4H, H); p (3, H); h0, c0 (B, H); masks (T, B, 1).
+
+    Returns:
+        ys (T, B, H) (zero past each length), h and s at each row's last real step, each (B, H).
+
+    Book: 10.10.1, eqs. 10.40-10.44.
+    """
+    return _LSTMRecurrence.apply(px, W, p, h0, c0, masks, sigmoid_candidate)
+
+
+class _LSTMRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, px, W, p, h0, c0, masks, sigmoid_candidate):
+        steps, batch, gates = px.shape
+        H = gates // 4
+        acts = torch.empty_like(px)  # (T, B, 4H): f, g, i, q after their nonlinearities
+        states = px.new_empty(steps, batch, H)  # s(t)
+        tanh_states = px.new_empty(steps, batch, H)  # tanh(s(t))
+        hs = px.new_empty(steps, batch, H)  # h(t), the carried state
+        recurrent_t = W.t()
+        h, s_prev = h0, c0
+        blocks = zip(*(block.unbind(0) for block in acts.view(steps, batch, 4, H).unbind(2)))  # per-step views
+        for t, (forget, gate, unit, out) in enumerate(blocks):
+            a = torch.addmm(px[t], h, recurrent_t, out=acts[t])  # (B, 4H): a(t)
+            if p is not None:
+                forget.addcmul_(p[0], s_prev)
+                gate.addcmul_(p[1], s_prev)
+            if sigmoid_candidate:
+                a[:, :3 * H].sigmoid_()
+            else:
+                a[:, :2 * H].sigmoid_()
+                unit.tanh_()
+            s = torch.mul(forget, s_prev, out=states[t]).addcmul_(gate, unit)  # s(t)       (10.41)
+            if p is not None:
+                out.addcmul_(p[2], s)
+            out.sigmoid_()  # q(t)                                                            (10.44)
+            torch.tanh(s, out=tanh_states[t])
+            h_new = torch.mul(tanh_states[t], out, out=hs[t])  # h(t)                        (10.43)
+            if masks is not None:  # finished rows carry their state
+                torch.lerp(h, h_new, masks[t], out=h_new)
+                torch.lerp(s_prev, s, masks[t], out=s)
+            h, s_prev = h_new, s
+        ys = hs if masks is None else hs * masks
+        ctx.save_for_backward(W, p, h0, c0, masks, acts, states, tanh_states, hs)
+        ctx.sigmoid_candidate = sigmoid_candidate
+        return ys, hs[-1].clone(), states[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_ys, grad_h, grad_c):
+        W, p, h0, c0, masks, acts, states, tanh_states, hs = ctx.saved_tensors
+        steps, batch, gates = acts.shape
+        H = gates // 4
+        grad_ys = grad_or_zeros(grad_ys, hs)
+        if masks is not None:
+            grad_ys = grad_ys * masks  # ys are zero past each length
+        grad_h = grad_or_zeros(grad_h, h0)  # ∇h(t), (B, H)
+        grad_s = grad_or_zeros(grad_c, c0)  # ∇s(t) from later steps, (B, H)
+        delta = torch.empty_like(acts)  # (T, B, 4H): ∇a(t)
+        ones = torch.ones_like(h0)
+        act_blocks = list(zip(*(block.unbind(0) for block in acts.view(steps, batch, 4, H).unbind(2))))
+        delta_blocks = list(zip(*(block.unbind(0) for block in delta.view(steps, batch, 4, H).unbind(2))))
+        state_steps, tanh_steps, grad_y_steps = states.unbind(0), tanh_states.unbind(0), grad_ys.unbind(0)
+        for t in reversed(range(steps)):
+            a = acts[t]
+            forget, gate, unit, out = act_blocks[t]
+            s_prev = state_steps[t - 1] if t > 0 else c0
+            tanh_s = tanh_steps[t]
+            grad_h = grad_h + grad_y_steps[t]
+            d = torch.addcmul(a, a, a, value=-1.0, out=delta[t])  # σ'(a) = σ(1 - σ) for every block
+            d_forget, d_gate, d_unit, d_out = delta_blocks[t]
+            if not ctx.sigmoid_candidate:
+                torch.addcmul(ones, unit, unit, value=-1.0, out=d_unit)  # tanh' = 1 - i²
+            d_out.mul_(grad_h).mul_(tanh_s)  # ∇a_q
+            decay = torch.addcmul(ones, tanh_s, tanh_s, value=-1.0)  # 1 - tanh²
+            grad_s_now = decay.mul_(out).mul_(grad_h).add_(grad_s)  # ∇s(t)
+            if p is not None:
+                grad_s_now.addcmul_(p[2], d_out)
+            d_forget.mul_(grad_s_now).mul_(s_prev)
+            d_gate.mul_(grad_s_now).mul_(unit)
+            d_unit.mul_(grad_s_now).mul_(gate)
+            grad_s_prev = grad_s_now.mul_(forget)  # ∇s(t-1) through the forget gate
+            if p is not None:
+                grad_s_prev.addcmul_(p[0], d_forget).addcmul_(p[1], d_gate)
+            if masks is not None:  # a finished row: zero error signal, gradients pass through unchanged
+                d.mul_(masks[t])
+                grad_s_prev = torch.lerp(grad_s, grad_s_prev, masks[t])
+                grad_h = torch.lerp(grad_h, torch.mm(d, W), masks[t])
+            else:
+                grad_h = torch.mm(d, W)  # ∇h(t-1) = Wᵀ ∇a(t)                               (10.21)
+            grad_s = grad_s_prev
+        need = ctx.needs_input_grad
+        flat = delta.view(steps * batch, gates)  # (TB, 4H)
+        grad_W = flat.t().mm(previous_states(h0, hs).view(steps * batch, H)) if need[1] else None  # (10.25-26)
+        grad_p = None
+        if p is not None and need[2]:
+            previous = previous_states(c0, states)  # s(t-1), (T, B, H)
+            grad_p = torch.stack([(delta[..., :H] * previous).sum((0, 1)),
+                                  (delta[..., H:2 * H] * previous).sum((0, 1)),
+                                  (delta[..., 3 * H:] * states).sum((0, 1))])  # (3, H)
+        return delta, grad_W, grad_p, grad_h, grad_s, None, None
