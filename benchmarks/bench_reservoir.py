@@ -118,7 +118,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     N, train, test, washout = args.size, args.train_steps, args.test_steps, args.washout
     result: dict[str, Any] = {"threads": args.threads, "machine": describe_machine("cpu"),
                               "load_average": os.getloadavg()[0], "numpy": np.__version__,
-                              "reservoirpy": reservoirpy.__version__}
+                              "reservoirpy": reservoirpy.__version__,
+                              "steps": {"train": train, "test": test, "washout": washout, "size": N}}
     series = mackey_glass(train + test + 1).numpy().reshape(-1, 1)  # (T + 1, 1) float64: both get this array
     u_train, y_train = series[:train], series[1:train + 1]
     u_test, y_test = series[train:train + test], series[train + 1:train + test + 1]

@@ -64,7 +64,8 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
     if width != cell.input_size:
         raise ValueError(f"xs: expected D = {cell.input_size} (the cell's input_size), got {width}")
     reference = next(cell.parameters(), None)
-    if reference is not None and reference.dtype != xs.dtype:
+    autocasting = torch.is_autocast_enabled(xs.device.type)
+    if reference is not None and reference.dtype != xs.dtype and not autocasting:
         raise ValueError(f"xs: expected dtype {reference.dtype} (the cell's parameters), got {xs.dtype}")
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
@@ -72,7 +73,8 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
         raise ValueError("reverse: expected False when feedback is given (free running reads forward in time)")
     lengths = check_lengths(lengths, batch, steps, xs.device)
     if state is None:
-        state = cell.initial_state(batch, device=xs.device, dtype=xs.dtype)
+        state = cell.initial_state(batch, device=xs.device,
+                                   dtype=reference.dtype if reference is not None else xs.dtype)
     for leaf in tree_leaves(state):
         if leaf.dim() == 0 or leaf.shape[0] != batch:
             raise ValueError(f"state: expected every leaf batch-first with B = {batch} rows, "
@@ -92,15 +94,31 @@ def unroll(cell: Cell, xs: Tensor, state: Any = None, *, lengths: Tensor | None 
     if backend == "auto" and bptt is not None and kernel is not None and xs.device.type not in bptt.over_fused_on:
         bptt = None  # the fused kernel is faster here
     if backend == "fused" or (backend == "auto" and kernel is not None and bptt is None):
-        ys, final = fused_unroll(kernel, cell, xs, state, lengths)
+        if autocasting and xs.device.type == "cpu":  # oneDNN's LSTM has no reduced-precision CPU primitive here
+            ys, final = _in_full_precision(lambda *a: fused_unroll(kernel, *a), cell, xs, state, lengths)
+        else:
+            ys, final = fused_unroll(kernel, cell, xs, state, lengths)
     elif backend in ("bptt", "auto") and bptt is not None:
-        ys, final = bptt.run(cell, xs, state, lengths)
+        if autocasting:  # the kernels' buffers and products are in the parameters' dtype
+            ys, final = _in_full_precision(bptt.run, cell, xs, state, lengths)
+        else:
+            ys, final = bptt.run(cell, xs, state, lengths)
     else:
         ys, final = _eager_unroll(cell, xs, state, lengths, context, feedback)
 
     if reverse:
         ys = tree_map(lambda y: reverse_within_lengths(y, lengths), ys)
     return ys, final
+
+
+def _in_full_precision(run: Callable[..., tuple[Any, Any]], cell: Cell, xs: Tensor, state: Any,
+                       lengths: Tensor | None) -> tuple[Any, Any]:
+    """``run(cell, xs, state, lengths)`` with autocast off, inputs and floating state leaves in the parameters'
+    dtype: under ``torch.autocast`` the kernels that cannot take reduced precision keep the cell's own."""
+    dtype = next(cell.parameters()).dtype
+    with torch.autocast(xs.device.type, enabled=False):
+        return run(cell, xs.to(dtype), tree_map(lambda leaf: leaf.to(dtype) if leaf.is_floating_point() else leaf,
+                                                state), lengths)
 
 
 def _eager_unroll(cell: Cell, xs: Tensor, state: Any, lengths: Tensor | None, context: Any,

@@ -34,3 +34,7 @@ from recnets.train.distributed import (distributed_session, init_distributed, is
 
 __all__ += ["distributed_session", "init_distributed", "is_distributed", "is_main", "rank", "shard_batch",
             "world_size"]
+from recnets.train.config import AUTOCASTS
+from recnets.train.loop import autocast_dtype
+
+__all__ += ["AUTOCASTS", "autocast_dtype"]

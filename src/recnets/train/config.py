@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["TrainConfig", "learning_rate", "OPTIMIZERS", "LOSS_REDUCTIONS", "SCHEDULES", "DEVICES"]
+__all__ = ["TrainConfig", "learning_rate", "OPTIMIZERS", "LOSS_REDUCTIONS", "SCHEDULES", "DEVICES", "AUTOCASTS"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LOSS_REDUCTIONS = ("mean", "sum")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+AUTOCASTS = ("none", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class TrainConfig:
         max_seconds: wall-clock budget of one ``fit`` call (0 = unlimited); the run stops cleanly with a
             validation and a checkpoint.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        autocast: mixed precision of the training forward and loss: ``"none"`` (the default: float32
+            throughout, unchanged), ``"bf16"`` (``torch.autocast`` to bfloat16, CPU or CUDA; no loss scaling:
+            bfloat16 has float32's exponent range) or ``"fp16"`` (float16, CUDA only, with a
+            ``torch.amp.GradScaler`` whose state is checkpointed; gradients are unscaled before clipping).
+            Parameters, optimiser state and validation stay in the parameters' dtype.
         progress: show a tqdm progress bar.
 
     Book: 10.2.2 (eqs. 10.12-10.14; truncated BPTT), 10.11.1 (clipping), 10.11.2 (Ω).
@@ -75,6 +81,7 @@ class TrainConfig:
     log_every: int = 10
     max_seconds: float = 0.0
     device: str = "auto"
+    autocast: str = "none"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -98,6 +105,10 @@ class TrainConfig:
         _check_int("log_every", self.log_every, minimum=1)
         _check_real("max_seconds", self.max_seconds, "a finite number >= 0 (0 = unlimited)", lambda v: v >= 0)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("autocast", self.autocast, AUTOCASTS)
+        if self.autocast == "fp16" and self.device == "cpu":
+            raise ValueError("autocast: expected 'none' or 'bf16' with device 'cpu' (fp16 autocast needs CUDA and "
+                             "a GradScaler), got 'fp16'")
         if not isinstance(self.progress, bool):
             raise ValueError(f"progress: expected a bool, got {self.progress!r}")
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from recnets.analysis.gradients import norm_preserving_penalty, recording_states
 from recnets.core.cell import Cell
-from recnets.core.state import detach_state, select_rows, state_from_flat
+from recnets.core.state import detach_state, select_rows, state_from_flat, tree_map
 from recnets.tasks.base import Batch, Task, step_generator
 from recnets.train.checkpoint import (CARRY_PREFIX, LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint,
                                       remove_unpublished, restore_rng_state, rng_state, save_checkpoint)
@@ -45,7 +45,8 @@ from recnets.train.distributed import (all_gather_objects, all_reduce_sum, barri
                                        world_size)
 from recnets.train.logbook import Logbook
 
-__all__ = ["Trainer", "EarlyStopping", "evaluate_model", "resolve_device", "build_optimizer", "tbptt_chunks"]
+__all__ = ["Trainer", "EarlyStopping", "evaluate_model", "resolve_device", "autocast_dtype", "build_optimizer",
+           "tbptt_chunks"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -59,6 +60,18 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: expected an available device, got 'cuda' but torch.cuda.is_available() is False")
     return torch.device(name)
+
+
+def autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
+    """The dtype that ``TrainConfig.autocast`` names on ``device``: None for "none", bfloat16, or float16.
+
+    Raises:
+        ValueError: "fp16" on a device other than CUDA (float16 needs a GradScaler, which runs on CUDA).
+    """
+    if name == "fp16" and device.type != "cuda":
+        raise ValueError(f"autocast: expected 'none' or 'bf16' on device {device.type!r} (fp16 autocast needs CUDA "
+                         f"and a GradScaler), got 'fp16'")
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def build_optimizer(parameters: Iterable[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
@@ -177,7 +190,10 @@ class Trainer:
     the batches it would have seen), runs the model, turns ``task.loss`` into the configured reduction,
     adds ``norm_preserving_weight`` · Ω when that is > 0, back-propagates, clips and updates. For ``task.streaming`` tasks the final state is carried, without
     its graph, from one batch to the next; with ``tbptt_steps`` every batch is cut into chunks with one
-    update each. Scalars leave the device only every ``log_every`` steps.
+    update each. Scalars leave the device only every ``log_every`` steps. With ``config.autocast`` the forward
+    and the loss run under ``torch.autocast`` (bf16; or fp16 on CUDA with a GradScaler: scaled backward,
+    gradients unscaled before clipping, scaler state in the checkpoint); parameters, optimiser and validation
+    stay in the parameters' dtype, and a carried state is kept in it.
 
     Args:
         model: ``model(inputs, *, lengths, state, targets) -> (outputs, final_state)`` with
@@ -225,6 +241,8 @@ class Trainer:
         if is_distributed() and self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())  # cuda:LOCAL_RANK (init_distributed)
         self.model = model.to(self.device)
+        self._autocast_dtype = autocast_dtype(config.autocast, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if config.autocast == "fp16" else None
         self.task = task
         self.run_dir = Path(run_dir)
         self.optimizer = build_optimizer(self.model.parameters(), config)
@@ -341,6 +359,8 @@ class Trainer:
         self.step = self._last_saved = loaded.step
         self.early_stopping = EarlyStopping(**loaded.trainer.get("early_stopping", {}))
         self._elapsed_before = float(loaded.trainer.get("elapsed_seconds", 0.0))
+        if self.scaler is not None and loaded.trainer.get("grad_scaler"):
+            self.scaler.load_state_dict(loaded.trainer["grad_scaler"])  # else: a fresh scale (run saved without fp16)
         self.carry, self._global_rows = None, None
         if loaded.carry is not None:
             batch_size = next(iter(loaded.carry.values())).shape[0]  # the global batch's B
@@ -365,6 +385,18 @@ class Trainer:
             restore_rng_state(others[self._rank - 1])
         else:
             torch.manual_seed(step_generator(seed_for_rank(self.config.seed, self._rank), step).initial_seed())
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` to ``config.autocast``'s dtype on this trainer's device, or a no-op for "none"."""
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._autocast_dtype)
+
+    def _state_in_parameter_dtype(self, state: Any) -> Any:
+        """The carried state with its floating tensors in the parameters' dtype (autocast may leave them in
+        bfloat16/float16), so that a carried and a checkpoint-restored state are the same tensors."""
+        dtype = next(self.model.parameters()).dtype
+        return tree_map(lambda leaf: leaf.to(dtype) if leaf.is_floating_point() else leaf, state)
 
     def _wrapped(self) -> nn.Module:
         """The model itself in one process; under W > 1 ranks, DistributedDataParallel around it (which
@@ -407,9 +439,11 @@ class Trainer:
             chunk = chunk.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
             weight = self.config.norm_preserving_weight
-            with recording_states(self.model) if weight else contextlib.nullcontext() as records:
-                outputs, final = self._network(chunk.inputs, lengths=chunk.lengths, state=state, targets=chunk.targets)
-            total, count = self.task.loss(outputs, chunk)
+            with self._autocast():
+                with recording_states(self.model) if weight else contextlib.nullcontext() as records:
+                    outputs, final = self._network(chunk.inputs, lengths=chunk.lengths, state=state,
+                                                   targets=chunk.targets)
+                total, count = self.task.loss(outputs, chunk)
             nonfinite = ~torch.isfinite(total.detach())
             if self._shards > 1:  # the whole batch's count, and whether any rank's loss is not finite
                 summed = all_reduce_sum(torch.stack([torch.full((), count, dtype=torch.float64, device=total.device),
@@ -422,11 +456,22 @@ class Trainer:
                 penalty = norm_preserving_penalty(loss, records, self.model.cell)  # Ω, Book 10.11.2
                 self._window_penalty += penalty.detach()
                 loss = loss + weight * penalty
-            loss.backward()
-            norm = clip_gradients_lazily(self.model.parameters(), max_norm=self.config.clip_norm,
-                                         max_value=self.config.clip_value)
-            self.optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                norm = clip_gradients_lazily(self.model.parameters(), max_norm=self.config.clip_norm,
+                                             max_value=self.config.clip_value)
+                self.optimizer.step()
+            else:  # fp16: scaled backward, true gradients for clipping, the step skipped on inf/NaN
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+                norm = clip_gradients_lazily(self.model.parameters(), max_norm=self.config.clip_norm,
+                                             max_value=self.config.clip_value)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                norm = torch.nan_to_num(norm, nan=0.0, posinf=0.0)  # a skipped step adds no norm to the record
             state = detach_state(final)  # truncated BPTT: the next chunk gets the values, not the graph
+            if self._autocast_dtype is not None:
+                state = self._state_in_parameter_dtype(state)
             total = total.detach()
             self._window_loss += total
             self._window_norm += norm
@@ -523,6 +568,8 @@ class Trainer:
         best = self.early_stopping.best_step
         trainer_state = {"early_stopping": self.early_stopping.to_dict(), "elapsed_seconds": self._seconds(),
                          "train_config": dataclasses.asdict(self.config)}
+        if self.scaler is not None:  # floats and ints: JSON in state.json
+            trainer_state["grad_scaler"] = self.scaler.state_dict()
         carry = self.carry if self.task.streaming else None
         rng = None
         if self._shards > 1:  # rank 0 writes what every rank holds: the whole carried state, each rank's RNG
