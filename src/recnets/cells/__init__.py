@@ -17,3 +17,6 @@ __all__ = ["ElmanCell", "LSTMCell", "LSTMState", "GRUCell", "BookLSTMCell", "Boo
 __all__ += ["LeakyCell", "geometric_time_constants", "SkipTimeCell", "DelayLine", "ClockworkCell", "ClockworkState",
             "default_periods", "DeepTransitionCell", "identity_relu_rnn"]
 __all__ += ["TREE_CELLS", "make_tree_cell", "RecursiveCell", "RNTNCell", "ChildSumTreeLSTMCell", "NaryTreeLSTMCell"]
+from recnets.cells.layer_norm_lstm import LayerNormLSTMCell  # noqa: E402
+
+__all__ += ["LayerNormLSTMCell"]

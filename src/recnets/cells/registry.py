@@ -14,6 +14,7 @@ from recnets.cells.deep_transition import DeepTransitionCell
 from recnets.cells.elman import ElmanCell
 from recnets.cells.gru import GRUCell
 from recnets.cells.irnn import identity_relu_rnn
+from recnets.cells.layer_norm_lstm import LayerNormLSTMCell
 from recnets.cells.leaky import LeakyCell
 from recnets.cells.lstm import LSTMCell
 from recnets.cells.recursive import RecursiveCell, RNTNCell
@@ -32,6 +33,7 @@ CELLS: dict[str, tuple[Callable[..., Cell], str]] = {
     "book-lstm": (BookLSTMCell, "LSTM as printed, eqs. 10.40-10.44"),
     "book-lstm-peephole": (lambda d, h, **kw: BookLSTMCell(d, h, peepholes=True, **kw),
                            "LSTM as printed with diagonal peepholes, 10.10.1"),
+    "layer-norm-lstm": (LayerNormLSTMCell, "LSTM with layer normalisation (Ba et al. 2016), 10.10.1"),
     "book-gru": (BookGRUCell, "GRU as printed, eqs. 10.45-10.47 (reset before the product)"),
     "leaky": (LeakyCell, "leaky units, fixed time constants 1..10 per unit, 10.9.2"),
     "leaky-learned": (lambda d, h, **kw: LeakyCell(d, h, tau=2.0, learn_tau=True, **kw),
