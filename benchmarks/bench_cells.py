@@ -6,10 +6,12 @@ autograd records every step) and the BPTT kernel (``backend="bptt"``: the whole 
 Function whose backward is the chapter's BPTT, each weight gradient one product over all steps; see
 ``recnets.core.bptt_kernels``) are timed against their anchor:
 
-- the book's LSTM with peepholes (``book-lstm-peephole``) against ``torch.nn.LSTM`` (oneDNN on CPU),
+- the book's LSTM with peepholes (``book-lstm-peephole``) and the layer-normalised LSTM (``layer-norm-lstm``,
+  Ba et al. 2016) against ``torch.nn.LSTM`` (oneDNN on CPU; the normalisations are extra work the anchor
+  does not do),
 - leaky units (``leaky``) and the clockwork RNN (``clockwork``) against ``torch.nn.RNN(tanh)``,
-- the book's GRU (``book-gru``) and our torch-compatible GRU (``gru``, whose ``auto`` backend is the BPTT
-  kernel on CPU) against ``torch.nn.GRU``,
+- the book's GRU (``book-gru``) and our torch-compatible GRU (``gru``: its ``auto`` backend is torch's own GRU
+  kernel, so the BPTT kernel is timed with ``backend="bptt"``) against ``torch.nn.GRU``,
 
 for training (forward + backward of ``ys.sum()``) and inference (``torch.inference_mode`` forward), B=32,
 T=100, D=128 by default. Every candidate of one hidden size and mode runs once per round, rounds interleaved
@@ -44,8 +46,8 @@ from recnets.core import unroll
 from recnets.machine import cpu_model
 
 # cell name -> anchor: the fused torch module with the same matrix work
-ANCHORS: dict[str, str] = {"book-lstm-peephole": "lstm", "leaky": "rnn", "clockwork": "rnn",
-                           "book-gru": "gru", "gru": "gru"}
+ANCHORS: dict[str, str] = {"book-lstm-peephole": "lstm", "layer-norm-lstm": "lstm", "leaky": "rnn",
+                           "clockwork": "rnn", "book-gru": "gru", "gru": "gru"}
 MODULES: dict[str, Callable[..., nn.Module]] = {"lstm": nn.LSTM, "rnn": nn.RNN, "gru": nn.GRU}
 
 
@@ -67,14 +69,23 @@ def candidates(args: argparse.Namespace, hidden: int, xs: torch.Tensor, mode: st
     wrap = training if mode == "train" else inference
     out: dict[str, Callable[[], None]] = {}
     for anchor in dict.fromkeys(ANCHORS[name] for name in args.cells):
-        module = MODULES[anchor](args.width, hidden, batch_first=True)
+        module = MODULES[anchor](args.width, hidden, batch_first=True, device=args.device)
         out[f"torch-{anchor}"] = wrap(lambda module=module: module(xs)[0])
     for name in args.cells:
-        cell = make_cell(name, args.width, hidden)
+        cell = make_cell(name, args.width, hidden).to(args.device)
         backends = ("bptt",) if args.no_eager else ("eager", "bptt")
         for backend in backends:
             out[f"{name}/{backend}"] = wrap(lambda cell=cell, backend=backend: unroll(cell, xs, backend=backend)[0])
+    if args.device == "cuda":  # time the kernels, not their launches
+        out = {key: synchronised(fn) for key, fn in out.items()}
     return out
+
+
+def synchronised(fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        fn()
+        torch.cuda.synchronize()
+    return run
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,7 +95,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(0)
     rows = []
     for hidden in args.hidden:
-        xs = torch.randn(args.batch, args.steps, args.width, generator=generator)
+        xs = torch.randn(args.batch, args.steps, args.width, generator=generator).to(args.device)
         for mode in args.modes:
             torch.manual_seed(0)
             fns = candidates(args, hidden, xs, mode)
@@ -97,8 +108,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                 if not args.no_eager:
                     row["eager_s"] = seconds[f"{name}/eager"]
                 rows.append(row)
-    return {"threads": args.threads, "machine": f"{cpu_model()}, {os.cpu_count()} cores", "torch": torch.__version__,
-            "load_before": load_before, "load_after": os.getloadavg(), "rows": rows}
+    return {"threads": args.threads, "device": args.device, "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+            "torch": torch.__version__, "load_before": load_before, "load_after": os.getloadavg(), "rows": rows}
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -144,9 +155,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="rounds per hidden size (default 5; 2 fewer, at least 2, at H >= 1024)")
     parser.add_argument("--no-eager", action="store_true", help="skip the eager loop (it is the slowest)")
     parser.add_argument("--quick", action="store_true", help="H 128, threads 1, 2 rounds: seconds")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: anchors on cuDNN, every call synchronised (default cpu)")
     parser.add_argument("--json", metavar="PATH", help="write every measurement here")
     parser.add_argument("--worker", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: expected a CUDA device, but torch.cuda.is_available() is False")
     if args.quick:
         args.hidden = args.hidden or [128]
         args.threads = args.threads or [1]

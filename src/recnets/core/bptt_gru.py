@@ -18,7 +18,9 @@ The book's (eqs. 10.45-10.47), px(t) = b + U x(t) with blocks u, r, candidate:
               ∇a_u = ∇h ⊙ (h(t-1) - c) ⊙ u(1 - u);
               ∇h(t-1) = ∇h ⊙ u + r ⊙ ∇(r ⊙ h) + W_gatesᵀ (∇a_u, ∇a_r)
 
-After the loop each weight gradient is one product over all steps (eqs. 10.25-10.26).
+After the loop each weight gradient is one product over all steps (eqs. 10.25-10.26). In torch's layout the
+per-step products use :func:`recnets.core.bptt_lstm.recurrent_product` (the weight packed once per forward and
+once per backward on float32 CPU at large H).
 
 Book: 10.10.2, eqs. 10.45-10.47; 10.2.2, eqs. 10.17-10.28.
 """
@@ -28,7 +30,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from recnets.core.bptt_kernels import grad_or_zeros, previous_states
+from recnets.core.bptt_kernels import previous_states
+from recnets.core.bptt_lstm import recurrent_product
 
 __all__ = ["torch_gru_sequence", "book_gru_sequence"]
 
@@ -83,10 +86,10 @@ class _TorchGRURecurrence(torch.autograd.Function):
         recurrent = torch.empty_like(px)  # (T, B, 3H): m(t) = W h(t-1) + b_W
         acts = torch.empty_like(px)  # (T, B, 3H): r, z, n
         hs = px.new_empty(steps, batch, H)
-        recurrent_t = W.t()
+        product = recurrent_product(W, batch, H)  # h -> h Wᵀ (packed once on float32 CPU at large H)
         h = h0
         for t in range(steps):
-            m = torch.addmm(b_W, h, recurrent_t, out=recurrent[t])
+            m = product(h, b_W, out=recurrent[t])  # W h(t-1) + b_W
             a = acts[t]
             torch.add(px[t, :, :2 * H], m[:, :2 * H], out=a[:, :2 * H]).sigmoid_()  # r, z
             n = torch.addcmul(px[t, :, 2 * H:], a[:, :H], m[:, 2 * H:], out=a[:, 2 * H:]).tanh_()
@@ -107,6 +110,7 @@ class _TorchGRURecurrence(torch.autograd.Function):
         grad_m = torch.empty_like(acts)  # (T, B, 3H): ∇m(t)
         ones = torch.ones_like(h0)
         grad_h = torch.zeros_like(h0)
+        product = recurrent_product(W.t(), batch, H)  # ∇m -> Wᵀ ∇m
         for t in reversed(range(steps)):
             a = acts[t]
             reset, update, new = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
@@ -123,7 +127,7 @@ class _TorchGRURecurrence(torch.autograd.Function):
             g = grad_m[t]
             g[:, :2 * H].copy_(d[:, :2 * H])
             torch.mul(d_new, reset, out=g[:, 2 * H:])  # ∇m_n = r ∇a_n
-            through = torch.addmm(grad_h * update, g, W)  # ∇h(t-1) = ∇h z + Wᵀ ∇m        (10.21)
+            through = product(g, grad_h * update)  # ∇h(t-1) = ∇h z + Wᵀ ∇m        (10.21)
             grad_h = through if masks is None else torch.lerp(grad_h, through, masks[t])
         need = ctx.needs_input_grad
         flat = grad_m.view(steps * batch, gates)  # (TB, 3H)
