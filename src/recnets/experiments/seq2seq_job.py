@@ -23,7 +23,6 @@ error rate (a source counts as right when its output equals ANY of its targets) 
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 import torch
 
 from recnets.cells.registry import CELLS
-from recnets.config import config_from_dict, config_to_dict
+from recnets.config import config_to_dict
+from recnets.experiments.run_folder import is_job_run, read_run_config, read_json_side_file
 from recnets.files import write_json
 from recnets.nets.attention import ATTENTIONS
 from recnets.nets.encoder_decoder import EOS, EncoderDecoder
@@ -328,31 +328,15 @@ def _scores(model: EncoderDecoder, task: PairsTask, split: str, *, beam_width: i
 
 def is_seq2seq_run(run_dir: str | os.PathLike) -> bool:
     """Whether ``run_dir/config.json`` names a ``seq2seq`` run (False for anything unreadable)."""
-    try:
-        saved = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and saved.get("job") == JOB
+    return is_job_run(run_dir, JOB)
 
 
 def _read_run(run_dir: Path) -> Seq2SeqRunConfig:
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"run: expected a run folder with {CONFIG_FILE}, got {run_dir}")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"run: {path} is not valid JSON ({error})") from None
-    if not isinstance(saved, dict) or saved.get("job") != JOB:
-        raise ValueError(f"run: expected a {JOB} run (recnets train seq2seq), got {path}")
-    return config_from_dict(Seq2SeqRunConfig, saved["config"])
+    return read_run_config(run_dir, JOB, Seq2SeqRunConfig, hint=" (recnets train seq2seq)")
 
 
 def _read_vocabulary_json(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / VOCAB_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"run: cannot read the vocabulary {run_dir / VOCAB_FILE} ({error})") from None
+    return read_json_side_file(run_dir, VOCAB_FILE, "vocabulary")
 
 
 class _Loaded(NamedTuple):

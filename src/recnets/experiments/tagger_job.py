@@ -18,7 +18,6 @@ majority-tag floors); ``recnets eval RUN [--data FILE]`` re-scores the latest ch
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any, Callable, Iterable, NamedTuple
 import torch
 
 from recnets.cells.registry import CELLS
-from recnets.config import config_from_dict, config_to_dict
+from recnets.config import config_to_dict
+from recnets.experiments.run_folder import is_job_run, read_run_config, read_json_side_file
 from recnets.files import write_json
 from recnets.nets.bidirectional import BidirectionalRNN, bidirectional_layers
 from recnets.tasks.conll import (TaggingTask, TagVocabulary, TokenVocabulary, collate_tagged, majority_floors,
@@ -186,31 +186,15 @@ def train_tagger(config: TaggerRunConfig, run_dir: str | os.PathLike, *, resume:
 
 def is_tagger_run(run_dir: str | os.PathLike) -> bool:
     """Whether ``run_dir/config.json`` names a ``tagger`` run (False for anything unreadable)."""
-    try:
-        saved = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and saved.get("job") == JOB
+    return is_job_run(run_dir, JOB)
 
 
 def _read_run(run_dir: Path) -> TaggerRunConfig:
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"run: expected a run folder with {CONFIG_FILE}, got {run_dir}")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"run: {path} is not valid JSON ({error})") from None
-    if not isinstance(saved, dict) or saved.get("job") != JOB:
-        raise ValueError(f"run: expected a {JOB} run, got {path}")
-    return config_from_dict(TaggerRunConfig, saved["config"])
+    return read_run_config(run_dir, JOB, TaggerRunConfig)
 
 
 def _read_vocabulary_json(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / VOCAB_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"run: cannot read the vocabulary {run_dir / VOCAB_FILE} ({error})") from None
+    return read_json_side_file(run_dir, VOCAB_FILE, "vocabulary")
 
 
 def _load(run_dir: Path, device: str) -> tuple[TaggerRunConfig, TokenVocabulary, TagVocabulary, BidirectionalRNN, int]:

@@ -28,7 +28,8 @@ from typing import Any, Callable
 import torch
 
 from recnets.cells.registry import TREE_CELLS, make_tree_cell
-from recnets.config import config_from_dict, config_to_dict
+from recnets.config import config_to_dict
+from recnets.experiments.run_folder import is_job_run, read_run_config
 from recnets.core.tree import Tree, binarize, parse_trees, post_order
 from recnets.files import write_json
 from recnets.nets.tree_models import TreeClassifier
@@ -274,24 +275,11 @@ def train_tree(config: TreeRunConfig, run_dir: str | os.PathLike, *, resume: boo
 
 def is_tree_run(run_dir: str | os.PathLike) -> bool:
     """Whether ``run_dir/config.json`` names a ``tree`` run (False for anything unreadable)."""
-    try:
-        saved = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and saved.get("job") == JOB
+    return is_job_run(run_dir, JOB)
 
 
 def _read_run(run_dir: Path) -> TreeRunConfig:
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"run: expected a run folder with {CONFIG_FILE}, got {run_dir}")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"run: {path} is not valid JSON ({error})") from None
-    if not isinstance(saved, dict) or saved.get("job") != JOB:
-        raise ValueError(f"run: expected a {JOB} run, got {path}")
-    return config_from_dict(TreeRunConfig, saved["config"])
+    return read_run_config(run_dir, JOB, TreeRunConfig)
 
 
 def evaluate_tree(run_dir: str | os.PathLike, *, data: str | None = None, split: str = "test",
