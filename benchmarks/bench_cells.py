@@ -43,7 +43,7 @@ from torch import nn
 from per_thread import interleaved_medians, main_of  # benchmarks/ is on sys.path when a script there runs
 from recnets.cells import make_cell
 from recnets.core import unroll
-from recnets.machine import cpu_model
+from recnets.machine import describe_machine
 
 # cell name -> anchor: the fused torch module with the same matrix work
 ANCHORS: dict[str, str] = {"book-lstm-peephole": "lstm", "layer-norm-lstm": "lstm", "leaky": "rnn",
@@ -108,7 +108,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                 if not args.no_eager:
                     row["eager_s"] = seconds[f"{name}/eager"]
                 rows.append(row)
-    return {"threads": args.threads, "device": args.device, "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+    return {"threads": args.threads, "device": args.device, "machine": describe_machine(args.device),
             "torch": torch.__version__, "load_before": load_before, "load_after": os.getloadavg(), "rows": rows}
 
 

@@ -18,7 +18,6 @@ Book: 10.2.3 (greedy decoding and beam search), 10.4 (decoding an encoder-decode
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import torch
@@ -26,7 +25,7 @@ import torch
 from per_thread import interleaved_medians, main_of  # benchmarks/ is on sys.path when a script there runs
 from recnets.beam_search import beam_search
 from recnets.decode import greedy_decode
-from recnets.machine import cpu_model
+from recnets.machine import describe_machine
 from recnets.nets.encoder_decoder import EncoderDecoder
 
 ATTENTIONS = {"none": None, "bahdanau": "bahdanau", "general": "general"}
@@ -58,7 +57,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             rows.append({"attention": name, "batch": size, "greedy_sentences_per_s": size / seconds["greedy"],
                          "beam_sentences_per_s": size / seconds["beam"],
                          "beam_cost": seconds["beam"] / seconds["greedy"]})
-    return {"threads": args.threads, "machine": f"{cpu_model()}, {os.cpu_count()} cores", "torch": torch.__version__,
+    return {"threads": args.threads, "machine": describe_machine(), "torch": torch.__version__,
             "rows": rows}
 
 

@@ -27,14 +27,13 @@ Book: 10.12 (explicit memory).
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import torch
 from torch import nn
 
 from per_thread import interleaved_medians, main_of  # benchmarks/ is on sys.path when a script there runs
-from recnets.machine import cpu_model
+from recnets.machine import describe_machine
 from recnets.memory.ntm import NTMCell
 from recnets.memory.ntm_per_sequence import ntm_sequence
 from recnets.nets.patterns import OutputEveryStep
@@ -92,7 +91,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             row[f"{key}_sequences_per_s"] = steps * size / seconds[name]
         row["speedup"] = seconds["per sequence"] / seconds["batched"]
         rows.append(row)
-    return {"threads": args.threads, "machine": f"{cpu_model()}, {os.cpu_count()} cores", "torch": torch.__version__,
+    return {"threads": args.threads, "machine": describe_machine(), "torch": torch.__version__,
             "rows": rows}
 
 

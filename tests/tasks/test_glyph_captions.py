@@ -11,7 +11,8 @@ import torch
 
 from recnets.tasks.glyph_captions import (BOS, EOS, PAD, UNK, GlyphCaptionConfig, GlyphCaptionTask, caption_scores,
                                           caption_words, captionable, cmap_code_points, find_dejavu_fonts,
-                                          load_glyphs, word_edit_distance)
+                                          load_glyphs)
+from recnets.tasks.sequence_errors import edit_distance
 from recnets.tasks.series import MissingDataError
 
 
@@ -134,8 +135,8 @@ def test_vocabulary_is_the_training_words(task):
 
 
 def test_word_edit_distance_and_scores():
-    assert word_edit_distance("kitten", "sitting") == 3
-    assert word_edit_distance([], ["A", "B"]) == 2
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["A", "B"]) == 2
     predicted = [["LATIN", "SMALL", "LETTER", "A"], ["LATIN", "CAPITAL"], ["DIGIT", "ONE", "EXTRA"]]
     reference = [["LATIN", "SMALL", "LETTER", "A"], ["LATIN", "SMALL", "LETTER", "B"], ["DIGIT", "ONE"]]
     scores = caption_scores(predicted, reference)

@@ -54,15 +54,25 @@ def _splitmix64(value: int) -> int:
     return value ^ (value >> 31)
 
 
-def sequence_nll(logits: Tensor, targets: Tensor, lengths: Tensor | None) -> tuple[Tensor, int]:
+def sequence_nll(logits: Tensor, targets: Tensor, lengths: Tensor | None, *,
+                 mask: Tensor | None = None) -> tuple[Tensor, int]:
     """Summed negative log-likelihood (nats) of class targets over the real steps, and their count.
 
+    The real steps are the first ``lengths[b]`` of each row, or where ``mask`` is True (a seq2seq target
+    mask, which counts the end symbol); every step when both are None.
+
     Shapes:
-        logits (B, T, V), targets (B, T) int64, lengths (B,) or None.
+        logits (B, T, V), targets (B, T) int64, lengths (B,) or None, mask (B, T) bool or None.
 
     Book: 10.2.2, eqs. 10.12-10.14: L = Σ_t L(t) = -Σ_t log p_model(y(t) | x(1..t)).
     """
+    targets = targets.to(logits.device)
+    if logits.dim() != 3 or tuple(logits.shape[:2]) != tuple(targets.shape):
+        raise ValueError(f"outputs: expected logits of shape (B, T, V) with (B, T) = {tuple(targets.shape)}, "
+                         f"got {tuple(logits.shape)}")
     per_step = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
+    if mask is not None:
+        return (per_step * mask.to(per_step.device)).sum(), int(mask.sum())
     if lengths is None:
         return per_step.sum(), per_step.numel()
     real = torch.arange(targets.shape[1], device=targets.device).unsqueeze(0) < lengths.to(targets.device).unsqueeze(1)

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from recnets.tasks.base import Batch, Task, step_generator
+from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
 from recnets.tasks.pairs import BOS, EOS, PAD, UNK
 
 __all__ = ["DigitRecurrenceConfig", "DigitRecurrenceTask", "digit_recurrence", "DIGIT_OFFSET", "VOCAB_SIZE",
@@ -151,11 +151,7 @@ class DigitRecurrenceTask(Task):
 
         Book: 10.2.2, eqs. 10.12-10.14.
         """
-        targets = batch.targets.to(outputs.device)
-        if outputs.dim() != 3 or outputs.shape[:2] != targets.shape:
-            raise ValueError(f"outputs: expected logits of shape {(*targets.shape, 'V')}, got {tuple(outputs.shape)}")
-        per_step = nn.functional.cross_entropy(outputs.transpose(1, 2), targets, reduction="none")  # (B, T+1)
-        return (per_step * batch.mask.to(outputs.device)).sum(), int(batch.mask.sum())
+        return sequence_nll(outputs, batch.targets, None, mask=batch.mask)
 
     def metrics(self, total_loss: float, count: int) -> dict[str, float]:
         nats = total_loss / max(count, 1)

@@ -56,12 +56,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recnets.tasks.base import Batch, Task, step_generator
+from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
+from recnets.tasks.sequence_errors import edit_distance
 from recnets.tasks.series import MissingDataError
 
 __all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "FONT_FOLDERS", "GlyphCaptionConfig", "GlyphData",
            "GlyphCaptionTask", "find_dejavu_fonts", "cmap_code_points", "captionable", "caption_words",
-           "render_glyph", "load_glyphs", "caption_scores", "word_edit_distance"]
+           "render_glyph", "load_glyphs", "caption_scores"]
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -352,17 +353,6 @@ def load_glyphs(config: GlyphCaptionConfig = GlyphCaptionConfig(), *,
 
 # ---- scores -------------------------------------------------------------------------------------------
 
-def word_edit_distance(predicted: Sequence[Any], reference: Sequence[Any]) -> int:
-    """Levenshtein distance between two word sequences (insertions, deletions, substitutions cost 1)."""
-    previous = list(range(len(reference) + 1))
-    for i, word in enumerate(predicted, 1):
-        current = [i]
-        for j, ref in enumerate(reference, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != ref)))
-        previous = current
-    return previous[-1]
-
-
 def caption_scores(predicted: Sequence[Sequence[Any]], references: Sequence[Sequence[Any]]) -> dict[str, float]:
     """Exact match, position-wise word accuracy and word error rate, averaged over captions.
 
@@ -377,7 +367,7 @@ def caption_scores(predicted: Sequence[Sequence[Any]], references: Sequence[Sequ
         pred, ref = list(pred), list(ref)
         exact += pred == ref
         accuracy += sum(p == r for p, r in zip(pred, ref)) / max(len(pred), len(ref), 1)
-        errors += word_edit_distance(pred, ref) / max(len(ref), 1)
+        errors += edit_distance(pred, ref) / max(len(ref), 1)
     count = len(references)
     return {"exact_match": exact / count, "word_accuracy": accuracy / count, "word_error_rate": errors / count}
 
@@ -482,12 +472,7 @@ class GlyphCaptionTask(Task):
 
     def loss(self, outputs: Tensor, batch: Batch) -> tuple[Tensor, int]:
         """Summed cross-entropy over the masked steps (words and EOS), and their count."""
-        if outputs.dim() != 3 or outputs.shape[:2] != batch.targets.shape:
-            raise ValueError(f"outputs: expected logits of shape (B, T, V) with (B, T) = {tuple(batch.targets.shape)}, "
-                             f"got {tuple(outputs.shape)}")
-        per_step = torch.nn.functional.cross_entropy(outputs.transpose(1, 2), batch.targets, reduction="none")
-        mask = batch.mask.to(per_step.device)
-        return (per_step * mask).sum(), int(mask.sum())
+        return sequence_nll(outputs, batch.targets, None, mask=batch.mask)
 
     def metrics(self, total_loss: float, count: int) -> dict[str, float]:
         return {"nll_per_word": total_loss / max(count, 1)}

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from recnets.tasks.base import Batch, Task, step_generator
+from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
 
 __all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "TOKENIZERS", "SPLITS", "Pair", "Vocabulary", "PairVocabulary",
            "tokenize", "read_text_lines", "read_pairs_tsv", "file_sha256", "split_pairs", "PairsTask", "collate_pairs"]
@@ -426,12 +426,7 @@ class PairsTask(Task):
 
         Book: 10.2.2, eqs. 10.12-10.14 (summed over the output steps); 10.4.
         """
-        targets = batch.targets.to(outputs.device)
-        if outputs.dim() != 3 or outputs.shape[:2] != targets.shape:
-            raise ValueError(f"outputs: expected logits of shape {(*targets.shape, 'V')}, got {tuple(outputs.shape)}")
-        per_step = nn.functional.cross_entropy(outputs.transpose(1, 2), targets, reduction="none")  # (B, T)
-        mask = batch.mask.to(outputs.device)
-        return (per_step * mask).sum(), int(batch.mask.sum())
+        return sequence_nll(outputs, batch.targets, None, mask=batch.mask)
 
     def metrics(self, total_loss: float, count: int) -> dict[str, float]:
         nats = total_loss / max(count, 1)

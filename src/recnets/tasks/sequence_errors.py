@@ -100,10 +100,8 @@ def error_rates(hypotheses: Sequence[Sequence[Hashable]],
     _check(hypotheses, references)
     wrong = edits = tokens = 0
     for hypothesis, options in zip(hypotheses, references):
-        hypothesis = list(hypothesis)
-        if not any(hypothesis == list(reference) for reference in options):
-            wrong += 1
-        index, distance = closest_reference(hypothesis, options)
+        index, distance = closest_reference(list(hypothesis), options)
+        wrong += distance != 0  # the closest reference is at distance 0 exactly when one matches
         edits += distance
         tokens += len(options[index])
     if tokens == 0:

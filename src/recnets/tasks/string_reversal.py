@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from recnets.tasks.base import Batch, Task, step_generator
+from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
 
 __all__ = ["StringReversalConfig", "StringReversalTask", "reversal_batch", "score_outputs", "SPECIALS"]
 
@@ -174,12 +174,7 @@ class StringReversalTask(Task):
 
     def loss(self, outputs: Tensor, batch: Batch) -> tuple[Tensor, int]:
         """Summed cross-entropy (nats) over the real target steps (EOS included), and their count."""
-        if outputs.dim() != 3 or tuple(outputs.shape[:2]) != tuple(batch.targets.shape):
-            raise ValueError(f"outputs: expected logits of shape {(*batch.targets.shape, self.vocab_size)}, "
-                             f"got {tuple(outputs.shape)}")
-        per_step = torch.nn.functional.cross_entropy(outputs.transpose(1, 2), batch.targets, reduction="none")
-        mask = batch.mask.to(per_step.device)
-        return (per_step * mask).sum(), int(mask.sum())
+        return sequence_nll(outputs, batch.targets, None, mask=batch.mask)
 
     def metrics(self, total_loss: float, count: int) -> dict[str, float]:
         """``nll``: nats per target step."""

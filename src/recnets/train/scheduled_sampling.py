@@ -189,7 +189,7 @@ def feed_decoder(decoder: StepDecoder, targets: Tensor, *, context: Any = None, 
                 own_ids = _own_choice(logits[-1], own, generator)
                 coins = torch.rand(batch, generator=generator, device=device)  # (B,)
                 starts = (remaining == 0) & (coins >= gold_probability)
-                remaining = torch.where(starts, torch.full_like(remaining, rollout), remaining)
+                remaining = remaining.masked_fill(starts, rollout)
                 from_model = remaining > 0
                 remaining = (remaining - 1).clamp(min=0)
                 ids = torch.where(from_model, own_ids, label)
