@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -51,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from report import growth_exponent  # benchmarks/ is on sys.path when a script there runs
 from per_thread import interleaved_medians, main_of  # benchmarks/ is on sys.path when a script there runs
 from recnets.cells import LSTMCell
 from recnets.core import unroll
@@ -270,17 +270,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- report
 
-def growth_exponent(rows: list[dict[str, Any]]) -> float | None:
-    """Least-squares slope of log(peak) against log(T): 0.5 for O(√T), 1 for O(T)."""
-    points = [(math.log(row["T"]), math.log(row["peak_bytes"])) for row in rows if row["peak_bytes"] > 0]
-    if len(points) < 2:
-        return None
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else None
-
-
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     out = []
     for result in results:
@@ -317,7 +306,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         out.append("")
         for method in methods:
             rows = sorted((row for row in result["rows"] if row["method"] == method), key=lambda r: r["T"])
-            exponent = growth_exponent(rows)
+            exponent = growth_exponent((row["T"], row["peak_bytes"]) for row in rows)
             if exponent is not None:
                 out.append(f"{method}: peak memory ~ T^{exponent:.2f} over T = {rows[0]['T']:,}..{rows[-1]['T']:,} "
                            f"(least squares on log-log; 0.5 = O(√T), 1 = O(T))")

@@ -116,8 +116,8 @@ class ClockworkCell(Cell):
         return nn.functional.linear(xs, self.U, self.b)  # (..., H): b + U x
 
     def active_units(self, t: Tensor) -> Tensor:
-        """``(B, H)`` bool: unit j's module runs at step ``t (B,)`` (t mod T_j = 0)."""
-        return torch.remainder(t.unsqueeze(1), self.unit_periods) == 0  # (B, H)
+        """``(..., H)`` bool: unit j's module runs at step ``t (...)`` (t mod T_j = 0); ``t`` is (B,) or (T, B)."""
+        return torch.remainder(t.unsqueeze(-1), self.unit_periods) == 0  # (..., H)
 
     def step(self, px_t: Tensor, state: ClockworkState, context: Any = None) -> tuple[Tensor, ClockworkState]:
         candidate = torch.tanh(torch.addmm(px_t, state.h, (self.W * self.mask).t()))  # (B, H)
@@ -131,7 +131,7 @@ def _bptt_run(cell: ClockworkCell, xs: Tensor, state: ClockworkState,
     whose module ticks at step t, else 0."""
     steps = xs.shape[1]
     clock = state.t.unsqueeze(0) + torch.arange(steps, device=xs.device).unsqueeze(1)  # (T, B): t of each step
-    mix = (torch.remainder(clock.unsqueeze(-1), cell.unit_periods) == 0).to(xs.dtype)  # (T, B, H)
+    mix = cell.active_units(clock).to(xs.dtype)  # (T, B, H)
     masks = float_step_masks(lengths, steps, xs.dtype)  # (T, B, 1) or None
     if masks is not None:
         mix = mix * masks

@@ -403,6 +403,11 @@ class GlyphCaptionTask(Task):
         return self._data if self._data is not None else load_glyphs(self.config)
 
     @cached_property
+    def _train_indices(self) -> np.ndarray:
+        """The training images, found once (not per batch)."""
+        return self.data.indices("train")
+
+    @cached_property
     def words(self) -> tuple[str, ...]:
         """The vocabulary: the specials, then the training captions' words, most frequent first."""
         train_codes = np.unique(self.data.code[self.data.indices("train")])
@@ -460,7 +465,7 @@ class GlyphCaptionTask(Task):
         """B training images drawn uniformly (with replacement) by ``(seed, step)``."""
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ValueError(f"step: expected an integer >= 0, got {step!r}")
-        train = self.data.indices("train")
+        train = self._train_indices
         drawn = torch.randint(train.size, (self.config.batch_size,), generator=step_generator(self.seed, step))
         return self.batch_of(train[drawn.numpy()])
 
