@@ -38,3 +38,14 @@ def test_subset_draws_from_each_split(tmp_path):
     assert small.splits["valid"] == data.splits["valid"] and small.splits["test"] == data.splits["test"]
     assert subset(data, (2, 1, 5)) == small  # seeded
     assert small.pronunciations is data.pronunciations
+
+
+def test_overrides_are_checked_before_any_work(tmp_path):
+    import pytest
+
+    from recnets.experiments.g2p_cmudict import run, settings
+
+    with pytest.raises(ValueError, match="overrides: expected keys among steps, lr, max_seconds, sizes, .*got 'stepz'"):
+        run(tmp_path, quick=True, overrides={"stepz": 3})
+    assert not any(tmp_path.iterdir())
+    assert settings(quick=False, progress=False)["input_feeding"] is False  # the decoder's steps run at once

@@ -74,6 +74,19 @@ class StepDecoder(nn.Module, abc.ABC):
     def step(self, ids_t: Tensor, state: Any, context: Any = None) -> DecoderStep:
         """One step: ``ids_t (B,)`` the previous symbols y(t-1) -> logits of y(t), stop logit, new state."""
 
+    def teacher_forced_steps(self, targets: Tensor, state: Any,
+                             context: Any = None) -> tuple[Tensor, Tensor | None] | None:
+        """Every step at once with the labels fed: ``targets (B, T)`` are y(1..T), the steps read y(0..T-1).
+
+        A decoder whose steps do not depend on its own earlier outputs except through the labels (no input
+        feeding, no query before the cell) can compute all T steps as one unroll and batched products;
+        ``(logits (B, T, V), stop_logits (B, T) or None)`` equal to T calls of :meth:`step`. The default,
+        None, says the decoder has no such path and the caller loops over :meth:`step`.
+
+        Book: 10.2.1 (with teacher forcing the steps decouple: each reads a known input).
+        """
+        return None
+
 
 class LengthDecoder(StepDecoder):
     """Abstract: a decoder that first draws its length τ ∈ {1..L_max}, then emits exactly τ symbols.

@@ -106,10 +106,11 @@ def settings(quick: bool, progress: bool) -> dict[str, Any]:
     """
     if quick:
         return {"sizes": (2_000, 200, 300), "embedding": 32, "hidden": 64, "attention": "general",
-                "dropout": 0.0, "batch_size": 32, "bucket": 4, "beam_width": 3,
+                "input_feeding": False, "dropout": 0.0, "batch_size": 32, "bucket": 4, "beam_width": 3,
                 "train": TrainConfig(steps=120, lr=1e-2, schedule="cosine", clip_norm=5.0, eval_every=0,
                                      checkpoint_every=0, progress=progress, device="cpu")}
-    return {"sizes": None, "embedding": 64, "hidden": 128, "attention": "general", "dropout": 0.1,
+    return {"sizes": None, "embedding": 64, "hidden": 128, "attention": "general", "input_feeding": False,
+            "dropout": 0.1,
             "batch_size": 64, "bucket": 8, "beam_width": 5,
             "train": TrainConfig(steps=13_000, lr=3e-3, schedule="cosine", clip_norm=5.0, eval_every=1_000,
                                  checkpoint_every=1_000, max_seconds=5_400.0, progress=progress, device="cpu")}
@@ -165,15 +166,27 @@ def plot_by_length(out_dir: Path, tables: dict[str, dict[int, list[int]]]) -> Pa
 
 
 def run(out_dir: str | Path, *, quick: bool = False, progress: bool = True,
-        echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train the encoder-decoder on the CMUdict training words; decode and score the test words."""
-    with one_torch_thread():  # measured: two threads were ten times slower per update on the shared machine
-        return _run(Path(out_dir), quick, progress, echo)
+        echo: Callable[[str], None] = print, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train the encoder-decoder on the CMUdict training words; decode and score the test words.
 
-
-def _run(out_dir: Path, quick: bool, progress: bool, echo: Callable[[str], None]) -> dict[str, Any]:
-    started = time.monotonic()
+    ``overrides`` replaces entries of :func:`settings` (``steps``, ``lr`` and ``max_seconds`` replace the
+    training config's), e.g. ``{"steps": 40_000}`` to see what a larger budget reaches.
+    """
     setup = settings(quick, progress)
+    for key, value in (overrides or {}).items():
+        if key in ("steps", "lr", "max_seconds"):
+            setup["train"] = dataclasses.replace(setup["train"], **{key: value})
+        elif key in setup and key != "train":
+            setup[key] = value
+        else:
+            raise ValueError(f"overrides: expected keys among steps, lr, max_seconds, "
+                             f"{', '.join(k for k in setup if k != 'train')}, got {key!r}")
+    with one_torch_thread():  # measured: two threads were ten times slower per update on the shared machine
+        return _run(Path(out_dir), setup, quick, echo)
+
+
+def _run(out_dir: Path, setup: dict[str, Any], quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:
+    started = time.monotonic()
     data = load_cmudict()
     if setup["sizes"] is not None:
         data = subset(data, setup["sizes"])
@@ -186,7 +199,7 @@ def _run(out_dir: Path, quick: bool, progress: bool, echo: Callable[[str], None]
     torch.manual_seed(train.seed)
     model = EncoderDecoder(task.source_vocab_size, task.target_vocab_size, cell="lstm", embedding=setup["embedding"],
                            hidden=setup["hidden"], bidirectional=True, attention=setup["attention"],
-                           input_feeding=True, dropout=setup["dropout"])
+                           input_feeding=setup["input_feeding"], dropout=setup["dropout"])
     weights = sum(p.numel() for p in model.parameters())
     trainer = Trainer(model, task, train, out_dir / "model",
                       run_config={"model": model.config(), "task": task.describe()})

@@ -33,14 +33,16 @@ import torch
 
 from recnets.cells.registry import CELLS
 from recnets.config import config_to_dict
-from recnets.experiments.run_folder import is_job_run, read_run_config, read_json_side_file
+from recnets.experiments.run_folder import (check_no_checkpoints, check_resumed_model, is_job_run, positive_int,
+                                            read_json_side_file, read_run_config)
 from recnets.files import write_json
 from recnets.nets.attention import ATTENTIONS
 from recnets.nets.encoder_decoder import EOS, EncoderDecoder
 from recnets.tasks.pairs import (TOKENIZERS, PairsTask, PairVocabulary, collate_pairs, file_sha256, read_pairs_tsv,
                                  split_pairs, tokenize)
 from recnets.tasks.sequence_errors import error_rates
-from recnets.train.checkpoint import LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint
+from recnets.tasks.splits import check_fractions
+from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
 from recnets.train.config import TrainConfig
 from recnets.train.loop import Trainer, evaluate_model, resolve_device
 from recnets.train.scheduled_sampling import FeedingConfig
@@ -50,13 +52,8 @@ __all__ = ["JOB", "Seq2SeqDataConfig", "Seq2SeqModelConfig", "Seq2SeqRunConfig",
            "translate_lines", "Translated", "attention_examples"]
 
 JOB = "seq2seq"
-VOCAB_FILE, SUMMARY_FILE, CONFIG_FILE = "vocab.json", "summary.json", "config.json"
+VOCAB_FILE, SUMMARY_FILE = "vocab.json", "summary.json"
 JOINERS = {"char": "", "space": " "}  # how output tokens are written back as text
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -75,12 +72,9 @@ class Seq2SeqDataConfig:
     def __post_init__(self) -> None:
         if self.tokens not in TOKENIZERS:
             raise ValueError(f"data.tokens: expected one of {', '.join(TOKENIZERS)}, got {self.tokens!r}")
-        for name in ("valid_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
-                raise ValueError(f"data.{name}: expected a fraction in (0, 0.5), got {value!r}")
+        check_fractions({"valid": self.valid_fraction, "test": self.test_fraction}, prefix="data.")
         for name in ("batch_size", "eval_batch_size", "bucket"):
-            _positive_int(f"data.{name}", getattr(self, name))
+            positive_int(f"data.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -111,9 +105,9 @@ class Seq2SeqModelConfig:
             raise ValueError(f"model.attention: expected none or one of {', '.join(ATTENTIONS)}, got "
                              f"{self.attention!r}")
         for name in ("embedding", "hidden", "encoder_layers", "decoder_layers"):
-            _positive_int(f"model.{name}", getattr(self, name))
+            positive_int(f"model.{name}", getattr(self, name))
         if self.attention_size is not None:
-            _positive_int("model.attention_size", self.attention_size)
+            positive_int("model.attention_size", self.attention_size)
 
 
 def _default_train() -> TrainConfig:
@@ -166,7 +160,7 @@ def translate_ids(model: EncoderDecoder, sources: Sequence[Sequence[int]], *, be
     Book: 10.2.3, 10.4.
     """
     _check_decoding(beam_width, max_length, length_penalty)
-    _positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     if any(len(source) == 0 for source in sources):
         raise ValueError("sources: expected non-empty id lists, got an empty one")
     device = next(model.parameters()).device
@@ -194,10 +188,7 @@ def translation_scores(model: EncoderDecoder, task: PairsTask, split: str, *, be
     Book: 10.4.
     """
     groups = task.grouped(split)
-    vocabulary = task.source_vocabulary
-    counted = vocabulary.unknown_count  # these sources were counted once already, by the task
-    encoded = [vocabulary.encode(source) for source, _ in groups]
-    vocabulary.unknown_count = counted
+    encoded = [task.source_vocabulary.encode(source) for source, _ in groups]
     ids = translate_ids(model, encoded, beam_width=beam_width, max_length=max_length, length_penalty=length_penalty,
                         batch_size=task.eval_batch_size)
     hypotheses = [task.target_vocabulary.decode(row) for row in ids]
@@ -282,15 +273,12 @@ def train_seq2seq(config: Seq2SeqRunConfig, run_dir: str | os.PathLike, *, resum
     vocabulary = _vocabulary_json(task, sha256)
     if resume:
         saved = _read_run(run_dir)
-        if config_to_dict(saved.model) != config_to_dict(config.model):
-            raise ValueError(f"model: expected the run's own model config {config_to_dict(saved.model)} to resume "
-                             f"{run_dir}, got {config_to_dict(config.model)}")
+        check_resumed_model(saved.model, config.model, run_dir)
         if config_to_dict(saved.data) != config_to_dict(config.data) or _read_vocabulary_json(run_dir) != vocabulary:
             raise ValueError(f"data: expected the data the run {run_dir} was trained on (its file, split, tokens and "
                              f"vocab.json), got {config.data.data} with other contents or settings")
-    elif checkpoint_steps(run_dir) or (run_dir / "checkpoints" / LATEST).exists():
-        raise ValueError(f"--run: expected a folder without checkpoints for a fresh run, got {run_dir} which "
-                         f"holds some; add --resume to continue it, or choose another folder")
+    else:
+        check_no_checkpoints(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / VOCAB_FILE, vocabulary)
     count = sum(len(rows) for rows in splits.values())
@@ -445,12 +433,11 @@ def translate_lines(run_dir: str | os.PathLike, lines: Iterable[str], *, beam_wi
     Book: 10.2.3, 10.4.
     """
     _check_decoding(beam_width, max_length, length_penalty)
-    _positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     loaded = _load(Path(run_dir), device)
     tokens = loaded.config.data.tokens
     read = [tokenize(line, tokens) for line in lines]
     rows = [index for index, source in enumerate(read) if source]
-    loaded.source.unknown_count = 0
     encoded = [loaded.source.encode(read[index]) for index in rows]
     outputs = [""] * len(read)
     if rows:
@@ -458,4 +445,4 @@ def translate_lines(run_dir: str | os.PathLike, lines: Iterable[str], *, beam_wi
                                 length_penalty=length_penalty, batch_size=batch_size)
         for index, ids in zip(rows, decoded):
             outputs[index] = JOINERS[tokens].join(loaded.target.decode(ids))
-    return Translated(outputs, loaded.source.unknown_count, sum(map(len, read)))
+    return Translated(outputs, sum(map(loaded.source.count_unknown, read)), sum(map(len, read)))

@@ -27,12 +27,14 @@ import torch
 
 from recnets.cells.registry import CELLS
 from recnets.config import config_to_dict
-from recnets.experiments.run_folder import is_job_run, read_run_config, read_json_side_file
+from recnets.experiments.run_folder import (check_no_checkpoints, check_resumed_model, is_job_run, positive_int,
+                                            read_json_side_file, read_run_config)
 from recnets.files import write_json
 from recnets.nets.bidirectional import BidirectionalRNN, bidirectional_layers
 from recnets.tasks.conll import (TaggingTask, TagVocabulary, TokenVocabulary, collate_tagged, majority_floors,
                                  read_conll, split_sequences)
-from recnets.train.checkpoint import LATEST, checkpoint_steps, latest_checkpoint, load_checkpoint
+from recnets.tasks.splits import check_fractions
+from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
 from recnets.train.config import TrainConfig
 from recnets.train.loop import Trainer, resolve_device
 
@@ -40,12 +42,7 @@ __all__ = ["JOB", "TaggerDataConfig", "TaggerModelConfig", "TaggerRunConfig", "b
            "evaluate_tagger", "eval_report", "is_tagger_run", "tag_lines", "Tagged"]
 
 JOB = "tagger"
-VOCAB_FILE, SUMMARY_FILE, CONFIG_FILE = "vocab.json", "summary.json", "config.json"
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+VOCAB_FILE, SUMMARY_FILE = "vocab.json", "summary.json"
 
 
 @dataclass(frozen=True)
@@ -62,12 +59,9 @@ class TaggerDataConfig:
     unknown_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("valid_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
-                raise ValueError(f"data.{name}: expected a fraction in (0, 0.5), got {value!r}")
+        check_fractions({"valid": self.valid_fraction, "test": self.test_fraction}, prefix="data.")
         for name in ("batch_size", "eval_batch_size", "min_count"):
-            _positive_int(f"data.{name}", getattr(self, name))
+            positive_int(f"data.{name}", getattr(self, name))
         rate = self.unknown_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"data.unknown_rate: expected a probability in [0, 1), got {rate!r}")
@@ -87,7 +81,7 @@ class TaggerModelConfig:
         if self.cell not in CELLS:
             raise ValueError(f"model.cell: expected one of {', '.join(CELLS)}, got {self.cell!r}")
         for name in ("embedding", "hidden", "layers"):
-            _positive_int(f"model.{name}", getattr(self, name))
+            positive_int(f"model.{name}", getattr(self, name))
 
 
 def _default_train() -> TrainConfig:
@@ -154,15 +148,12 @@ def train_tagger(config: TaggerRunConfig, run_dir: str | os.PathLike, *, resume:
     vocabulary = _vocabulary_json(task)
     if resume:
         saved = _read_run(run_dir)
-        if config_to_dict(saved.model) != config_to_dict(config.model):
-            raise ValueError(f"model: expected the run's own model config {config_to_dict(saved.model)} to resume "
-                             f"{run_dir}, got {config_to_dict(config.model)}")
+        check_resumed_model(saved.model, config.model, run_dir)
         if _read_vocabulary_json(run_dir) != vocabulary:
             raise ValueError(f"data: expected the data the run {run_dir} was trained on (its vocab.json), got "
                              f"{config.data.data} whose tokens or tags differ")
-    elif checkpoint_steps(run_dir) or (run_dir / "checkpoints" / LATEST).exists():
-        raise ValueError(f"--run: expected a folder without checkpoints for a fresh run, got {run_dir} which "
-                         f"holds some; add --resume to continue it, or choose another folder")
+    else:
+        check_no_checkpoints(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / VOCAB_FILE, vocabulary)
     echo(f"data: {count:,} sequences from {config.data.data} ({task.split_size('train'):,} train, "
@@ -268,12 +259,11 @@ def tag_lines(run_dir: str | os.PathLike, lines: Iterable[str], *, device: str =
 
     Book: 10.3.
     """
-    _positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     _, tokens, tags, model, _ = _load(Path(run_dir), device)
     device_of = next(model.parameters()).device
     read = [line.split() for line in lines]
     tagged: list[list[str]] = [[] for _ in read]
-    tokens.unknown_count = 0
     rows = [index for index, words in enumerate(read) if words]
     model.eval()
     with torch.no_grad():
@@ -284,4 +274,4 @@ def tag_lines(run_dir: str | os.PathLike, lines: Iterable[str], *, device: str =
             guesses = outputs.argmax(-1).cpu()  # (B, T)
             for row, index in enumerate(chosen):
                 tagged[index] = [tags.tokens[int(i)] for i in guesses[row, :len(read[index])]]
-    return Tagged(tagged, read, tokens.unknown_count)
+    return Tagged(tagged, read, sum(map(tokens.count_unknown, read)))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,10 +28,11 @@ import torch
 
 from recnets.cells.registry import TREE_CELLS, make_tree_cell
 from recnets.config import config_to_dict
-from recnets.experiments.run_folder import is_job_run, read_run_config
+from recnets.experiments.run_folder import check_resumed_model, is_job_run, positive_int, read_run_config
 from recnets.core.tree import Tree, binarize, parse_trees, post_order
 from recnets.files import write_json
 from recnets.nets.tree_models import TreeClassifier
+from recnets.tasks.splits import check_fractions, split_keys
 from recnets.tasks.tree_data import TokenVocabulary, TreeClassificationTask
 from recnets.train.checkpoint import latest_checkpoint, load_checkpoint
 from recnets.train.config import TrainConfig
@@ -42,12 +42,7 @@ __all__ = ["JOB", "TreeDataConfig", "TreeModelConfig", "TreeRunConfig", "read_la
            "evaluate_tree", "eval_report", "is_tree_run"]
 
 JOB = "tree"
-VOCAB_FILE, SUMMARY_FILE, CONFIG_FILE = "vocab.json", "summary.json", "config.json"
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+VOCAB_FILE, SUMMARY_FILE = "vocab.json", "summary.json"
 
 
 @dataclass(frozen=True)
@@ -64,12 +59,9 @@ class TreeDataConfig:
     min_count: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("valid_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
-                raise ValueError(f"data.{name}: expected a fraction in (0, 0.5), got {value!r}")
+        check_fractions({"valid": self.valid_fraction, "test": self.test_fraction}, prefix="data.")
         for name in ("batch_size", "eval_batch_size", "min_count"):
-            _positive_int(f"data.{name}", getattr(self, name))
+            positive_int(f"data.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -87,8 +79,8 @@ class TreeModelConfig:
             raise ValueError(f"model.cell: expected one of {', '.join(TREE_CELLS)}, got {self.cell!r}")
         if self.binarize not in ("left", "right"):
             raise ValueError(f"model.binarize: expected 'left' or 'right', got {self.binarize!r}")
-        _positive_int("model.embedding", self.embedding)
-        _positive_int("model.hidden", self.hidden)
+        positive_int("model.embedding", self.embedding)
+        positive_int("model.hidden", self.hidden)
 
 
 def _default_train() -> TrainConfig:
@@ -194,14 +186,10 @@ def _examples_for(examples: list[tuple[Tree, str]], config: TreeRunConfig, class
 
 
 def _splits(examples: list, config: TreeDataConfig) -> dict[str, list]:
-    if len(examples) < 3:
-        raise ValueError(f"data: expected at least 3 trees (train, valid and test), got {len(examples)}")
-    order = list(range(len(examples)))
-    random.Random(config.split_seed).shuffle(order)
-    n_valid = max(1, round(config.valid_fraction * len(order)))
-    n_test = max(1, round(config.test_fraction * len(order)))
-    picked = [examples[i] for i in order]
-    return {"valid": picked[:n_valid], "test": picked[n_valid:n_valid + n_test], "train": picked[n_valid + n_test:]}
+    """The seeded split of the trees (:func:`~recnets.tasks.splits.split_keys`; train may be left empty)."""
+    positions = split_keys(examples, {"valid": config.valid_fraction, "test": config.test_fraction},
+                           config.split_seed, name="data", items="trees", when_no_train="allow", prefix="data.")
+    return {split: [examples[i] for i in chosen] for split, chosen in positions.items()}
 
 
 def _task(config: TreeRunConfig, splits: dict[str, list], vocabulary: TokenVocabulary, classes: list[str],
@@ -247,10 +235,7 @@ def train_tree(config: TreeRunConfig, run_dir: str | os.PathLike, *, resume: boo
     splits = _splits(_examples_for(examples, config, classes, targets), config.data)
     vocabulary = TokenVocabulary.from_trees((tree for tree, _ in splits["train"]), min_count=config.data.min_count)
     if resume:
-        saved = _read_run(run_dir)
-        if config_to_dict(saved.model) != config_to_dict(config.model):
-            raise ValueError(f"model: expected the run's own model config {config_to_dict(saved.model)} to resume "
-                             f"{run_dir}, got {config_to_dict(config.model)}")
+        check_resumed_model(_read_run(run_dir).model, config.model, run_dir)
     task = _task(config, splits, vocabulary, classes, targets)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / VOCAB_FILE, {"tokens": vocabulary.tokens[len(TokenVocabulary.SPECIALS):], "classes": classes})

@@ -147,7 +147,7 @@ class ConditionedRNN(StepDecoder):
     ``forward(inputs, targets=...)`` encodes the inputs and runs the decoder over the targets through a
     :class:`~recnets.train.scheduled_sampling.FeedingSchedule`: teacher forcing in eval mode, the configured
     feeding (and one more counted update) in training mode. Whenever every input is the label (eval mode,
-    ε = 1) it takes :meth:`teacher_forced`, the same numbers computed as one unroll and one readout.
+    ε = 1) the schedule takes :meth:`teacher_forced`, the same numbers computed as one unroll and one readout.
 
     Args:
         cell: any cell; its input width must be ``embedding_size + C`` for ``"input"`` and ``"both"``,
@@ -243,12 +243,12 @@ class ConditionedRNN(StepDecoder):
         x = self.encode(inputs)  # (B, C)
         if x.shape[0] != targets.shape[0]:
             raise ValueError(f"targets: expected {x.shape[0]} rows (one per input), got shape {tuple(targets.shape)}")
-        if not self.training or self.feeding.probability() >= 1.0:  # every y(t-1) is the label
-            if self.training:
-                self.feeding.updates += 1
-            return self.teacher_forced(x, targets, state), None
         fed = self.feeding(self, targets, context=x, state=state)
         return fed.logits, None  # (B, T, V)
+
+    def teacher_forced_steps(self, targets: Tensor, state: Any, context: Any = None) -> tuple[Tensor, None]:
+        """:meth:`teacher_forced` for the feeding schedule: (logits (B, T, V), no stop logits)."""
+        return self.teacher_forced(context, targets, state), None
 
     def teacher_forced(self, x: Tensor, targets: Tensor, state: Any = None) -> Tensor:
         """Logits (B, T, V) with the labels fed: one unroll over [E y(0..T-1); x] and one readout.

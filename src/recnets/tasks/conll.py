@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 from collections import Counter
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
 from recnets.tasks.pairs import SPLITS, Vocabulary, read_text_lines
+from recnets.tasks.splits import split_keys
 
 __all__ = ["TaggedSequence", "read_conll", "format_conll", "TokenVocabulary", "TagVocabulary", "TaggingTask",
            "split_sequences", "collate_tagged", "majority_floors"]
@@ -79,24 +79,16 @@ def format_conll(sequences: Sequence[TaggedSequence]) -> str:
 
 def split_sequences(sequences: Sequence[TaggedSequence], *, valid_fraction: float = 0.1, test_fraction: float = 0.1,
                     seed: int = 0) -> dict[str, list[TaggedSequence]]:
-    """A seeded split of whole sequences: their order shuffled with ``random.Random(seed)``, valid first
-    (``round(valid_fraction n)``, at least 1), then test (likewise), then train (the rest, at least 1).
+    """A seeded split of whole sequences (:func:`~recnets.tasks.splits.split_keys`): their order shuffled with
+    ``random.Random(seed)``, valid first (``round(valid_fraction n)``, at least 1), then test (likewise, but
+    shrunk so that train keeps at least 1), then train (the rest), each in shuffled order.
 
     Raises:
         ValueError: fractions outside (0, 0.5) or fewer than 3 sequences.
     """
-    for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
-            raise ValueError(f"data.{name}: expected a fraction in (0, 0.5), got {value!r}")
-    if len(sequences) < 3:
-        raise ValueError(f"data: expected at least 3 sequences (train, valid and test), got {len(sequences)}")
-    order = list(range(len(sequences)))
-    random.Random(seed).shuffle(order)
-    n_valid = max(1, round(valid_fraction * len(order)))
-    n_test = max(1, round(test_fraction * len(order)))
-    n_test = min(n_test, len(order) - n_valid - 1)
-    picked = [sequences[i] for i in order]
-    return {"valid": picked[:n_valid], "test": picked[n_valid:n_valid + n_test], "train": picked[n_valid + n_test:]}
+    positions = split_keys(sequences, {"valid": valid_fraction, "test": test_fraction}, seed, name="data",
+                           items="sequences", when_no_train="shrink", prefix="data.")
+    return {split: [sequences[i] for i in chosen] for split, chosen in positions.items()}
 
 
 class TokenVocabulary(Vocabulary):
@@ -173,12 +165,10 @@ class TaggingTask(Task):
         self.tags = tags or TagVocabulary.from_sequences(g for split in SPLITS for _, g in self.sequences[split])
         self.batch_size, self.eval_batch_size, self.unknown_rate = batch_size, eval_batch_size, float(unknown_rate)
         self.seed, self.name, self.source = seed, name, dict(source or {})
-        self.unknown: dict[str, int] = {}
-        self._encoded: dict[str, list[tuple[list[int], list[int]]]] = {}
-        for split in SPLITS:
-            before = self.tokens.unknown_count
-            self._encoded[split] = [(self.tokens.encode(t), self.tags.encode(g)) for t, g in self.sequences[split]]
-            self.unknown[split] = self.tokens.unknown_count - before
+        self.unknown: dict[str, int] = {split: sum(self.tokens.count_unknown(t) for t, _ in self.sequences[split])
+                                        for split in SPLITS}
+        self._encoded: dict[str, list[tuple[list[int], list[int]]]] = {
+            split: [(self.tokens.encode(t), self.tags.encode(g)) for t, g in self.sequences[split]] for split in SPLITS}
 
     @property
     def vocab_size(self) -> int:

@@ -57,6 +57,7 @@ import torch
 from torch import Tensor
 
 from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
+from recnets.tasks.pairs import BOS, EOS, PAD, SPECIALS, UNK, PairVocabulary
 from recnets.tasks.sequence_errors import edit_distance
 from recnets.tasks.series import MissingDataError
 
@@ -64,8 +65,6 @@ __all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "FONT_FOLDERS", "GlyphCaption
            "GlyphCaptionTask", "find_dejavu_fonts", "cmap_code_points", "captionable", "caption_words",
            "render_glyph", "load_glyphs", "caption_scores"]
 
-PAD, BOS, EOS, UNK = 0, 1, 2, 3
-SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 SPLITS = ("train", "valid", "test")
 FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
                 "/Library/Fonts", "~/Library/Fonts", "C:/Windows/Fonts")
@@ -408,23 +407,25 @@ class GlyphCaptionTask(Task):
         return self.data.indices("train")
 
     @cached_property
-    def words(self) -> tuple[str, ...]:
-        """The vocabulary: the specials, then the training captions' words, most frequent first."""
+    def vocabulary(self) -> PairVocabulary:
+        """The seq2seq vocabulary: the specials, then the training captions' words, most frequent first (ties
+        in code-point order)."""
         train_codes = np.unique(self.data.code[self.data.indices("train")])
         counts = Counter(word for c in train_codes for word in self.data.captions[c])
-        return SPECIALS + tuple(sorted(counts, key=lambda word: (-counts[word], word)))
+        return PairVocabulary(sorted(counts, key=lambda word: (-counts[word], word)))
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """Every token by id: the specials, then the words."""
+        return self.vocabulary.tokens
 
     @property
     def vocab_size(self) -> int:
-        return len(self.words)
-
-    @cached_property
-    def _ids(self) -> dict[str, int]:
-        return {word: index for index, word in enumerate(self.words)}
+        return len(self.vocabulary)
 
     def encode(self, words: Sequence[str]) -> list[int]:
         """Word ids (``<unk>`` for words outside the vocabulary), without EOS."""
-        return [self._ids.get(word, UNK) for word in words]
+        return self.vocabulary.encode(words)
 
     def decode(self, ids: Sequence[int]) -> list[str]:
         """Words of ``ids``, stopping at the first EOS; specials shown by their names."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ import torch
 from torch import Tensor
 
 from recnets.tasks.base import Batch, Task, sequence_nll, step_generator
+from recnets.tasks.splits import split_keys
 
 __all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "TOKENIZERS", "SPLITS", "Pair", "Vocabulary", "PairVocabulary",
            "tokenize", "read_text_lines", "read_pairs_tsv", "file_sha256", "split_pairs", "PairsTask", "collate_pairs"]
@@ -51,8 +51,8 @@ class Vocabulary:
     """Tokens <-> ids: the class's ``SPECIALS`` first (ids 0, 1, ...), then the given tokens in order.
 
     Abstract: :class:`PairVocabulary` (seq2seq) and the tagger's token vocabulary (``tasks/conll.py``) fix
-    the specials. Unknown tokens map to the ``UNK`` id and are counted in ``unknown_count`` (reset it to 0
-    to count afresh).
+    the specials. Unknown tokens map to the ``UNK`` id; :meth:`count_unknown` counts them where a count is
+    reported (encoding keeps no state).
 
     Args:
         tokens: the data tokens (distinct strings), in id order after the specials.
@@ -76,7 +76,6 @@ class Vocabulary:
         if len(self.ids) != len(tokens):
             duplicates = sorted(token for token, n in Counter(tokens).items() if n > 1)
             raise ValueError(f"tokens: expected distinct tokens, got duplicates {duplicates[:5]}")
-        self.unknown_count = 0
 
     @classmethod
     def from_sequences(cls, sequences: Iterable[Sequence[str]], *, min_count: int = 1, order: str = "sorted"):
@@ -106,22 +105,16 @@ class Vocabulary:
         return list(self.tokens[len(self.SPECIALS):])
 
     def id_of(self, token: str) -> int:
-        """The id of ``token`` (``UNK`` when unknown, counted)."""
-        index = self.ids.get(token)
-        if index is None:
-            self.unknown_count += 1
-            return self.UNK
-        return index
+        """The id of ``token`` (``UNK`` when unknown)."""
+        return self.ids.get(token, self.UNK)
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
-        """The ids of ``tokens``; unknown ones are ``UNK`` and add to ``unknown_count``."""
+        """The ids of ``tokens``; unknown ones are ``UNK`` (count them with :meth:`count_unknown`)."""
         ids, unknown = self.ids, self.UNK
-        encoded = [ids.get(token, unknown) for token in tokens]  # a data token's id is never UNK's
-        self.unknown_count += encoded.count(unknown)
-        return encoded
+        return [ids.get(token, unknown) for token in tokens]  # a data token's id is never UNK's
 
     def count_unknown(self, tokens: Iterable[str]) -> int:
-        """How many of ``tokens`` are not in the vocabulary (``unknown_count`` is left alone)."""
+        """How many of ``tokens`` are not in the vocabulary: those :meth:`encode` reads as ``UNK``."""
         return sum(token not in self.ids for token in tokens)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
@@ -269,27 +262,18 @@ def split_pairs(pairs: Sequence[Pair], *, valid_fraction: float = 0.05, test_fra
                 seed: int = 0) -> dict[str, list[Pair]]:
     """A seeded train/valid/test split BY SOURCE: all pairs with the same source go to one split.
 
-    The distinct sources, in first-seen order, are shuffled with ``random.Random(seed)``; the first
-    ``round(valid_fraction * n)`` (at least 1) go to valid, the next ``round(test_fraction * n)`` (at least 1)
-    to test, the rest to train. Within a split pairs keep their order in ``pairs``.
+    The distinct sources, in first-seen order, are split by :func:`~recnets.tasks.splits.split_keys`
+    (shuffled with ``random.Random(seed)``; the first ``round(valid_fraction * n)`` (at least 1) go to valid,
+    the next ``round(test_fraction * n)`` (at least 1) to test, the rest to train). Within a split pairs keep
+    their order in ``pairs``.
 
     Raises:
-        ValueError: fractions outside (0, 0.5), or fewer than 3 distinct sources.
+        ValueError: fractions outside (0, 0.5), fewer than 3 distinct sources, or none left for train.
     """
-    for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
-            raise ValueError(f"{name}: expected a fraction in (0, 0.5), got {value!r}")
     sources = list(dict.fromkeys(tuple(source) for source, _ in pairs))
-    if len(sources) < 3:
-        raise ValueError(f"pairs: expected at least 3 distinct sources (train, valid and test), got {len(sources)}")
-    random.Random(seed).shuffle(sources)
-    n_valid = max(1, round(valid_fraction * len(sources)))
-    n_test = max(1, round(test_fraction * len(sources)))
-    if n_valid + n_test >= len(sources):
-        raise ValueError(f"pairs: expected more distinct sources than valid + test ({n_valid} + {n_test}), "
-                         f"got {len(sources)}")
-    split_of = {source: "valid" for source in sources[:n_valid]}
-    split_of.update({source: "test" for source in sources[n_valid:n_valid + n_test]})
+    held = split_keys(sources, {"valid": valid_fraction, "test": test_fraction}, seed, name="pairs",
+                      items="distinct sources")
+    split_of = {sources[index]: split for split in ("valid", "test") for index in held[split]}
     splits: dict[str, list[Pair]] = {split: [] for split in SPLITS}
     for source, target in pairs:
         splits[split_of.get(tuple(source), "train")].append((list(source), list(target)))
@@ -361,15 +345,18 @@ class PairsTask(Task):
         self.batch_size, self.eval_batch_size, self.bucket = batch_size, eval_batch_size, bucket
         self.seed, self.name = seed, name
         self.source = dict(source or {})
-        self.unknown = {}
+        self.unknown = {split: self._count_unknown(split) for split in SPLITS}
         self._encoded: dict[str, tuple[list[list[int]], list[list[int]]]] = {}
         for split in SPLITS:
-            before = (self.source_vocabulary.unknown_count, self.target_vocabulary.unknown_count)
             sources = [self.source_vocabulary.encode(s) for s, _ in self.pairs[split]]
             targets = [self.target_vocabulary.encode(t) + [EOS] for _, t in self.pairs[split]]
-            self.unknown[split] = {"source": self.source_vocabulary.unknown_count - before[0],
-                                   "target": self.target_vocabulary.unknown_count - before[1]}
             self._encoded[split] = (sources, targets)
+
+    def _count_unknown(self, split: str) -> dict[str, int]:
+        """How many source and target tokens of ``split``'s pairs read as ``<unk>``."""
+        pairs = self.pairs[split]
+        return {"source": sum(self.source_vocabulary.count_unknown(s) for s, _ in pairs),
+                "target": sum(self.target_vocabulary.count_unknown(t) for _, t in pairs)}
 
     # ------------------------------------------------------------------------------------------ sizes
     @property

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from recnets.core.step_decoder import StepDecoder
 
-__all__ = ["FEEDING_MODES", "OWN_CHOICES", "FeedingConfig", "gold_probability", "Fed", "feed_decoder",
+__all__ = ["FEEDING_MODES", "OWN_CHOICES", "FeedingConfig", "gold_probability", "Fed", "feed_labels", "feed_decoder",
            "FeedingSchedule"]
 
 FEEDING_MODES = ("teacher-forcing", "free-running", "constant", "linear", "exponential", "inverse-sigmoid")
@@ -130,6 +130,37 @@ def _own_choice(logits: Tensor, own: str, generator: torch.Generator | None) -> 
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
 
 
+def _checked_targets(decoder: StepDecoder, targets: Tensor) -> tuple[int, int]:
+    """(B, T) of ``targets`` after checking the decoder's type and the targets' dtype and shape."""
+    if not isinstance(decoder, StepDecoder):
+        raise TypeError(f"decoder: expected a StepDecoder, got {type(decoder).__name__}")
+    if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.dtype != torch.int64:
+        raise ValueError(f"targets: expected an int64 tensor of shape (B, T), got "
+                         f"{getattr(targets, 'dtype', type(targets).__name__)} of shape "
+                         f"{tuple(getattr(targets, 'shape', ()))}")
+    batch, steps = targets.shape
+    if batch < 1 or steps < 1:
+        raise ValueError(f"targets: expected at least one row and one step, got shape {tuple(targets.shape)}")
+    return batch, steps
+
+
+def feed_labels(decoder: StepDecoder, targets: Tensor, *, context: Any = None, state: Any = None) -> Fed:
+    """Teacher forcing: :func:`feed_decoder` with ε = 1, taken in one go when the decoder can
+    (:meth:`~recnets.core.step_decoder.StepDecoder.teacher_forced_steps`: one unroll, the fused kernel for a
+    standard cell), else step by step. The two give the same numbers.
+
+    Book: 10.2.1.
+    """
+    batch, steps = _checked_targets(decoder, targets)
+    if state is None:
+        state = decoder.initial_state(batch, context)
+    at_once = decoder.teacher_forced_steps(targets, state, context)
+    if at_once is None:
+        return feed_decoder(decoder, targets, context=context, state=state)
+    logits, stop_logits = at_once
+    return Fed(logits, stop_logits, torch.ones(batch, steps, dtype=torch.bool, device=targets.device))
+
+
 def feed_decoder(decoder: StepDecoder, targets: Tensor, *, context: Any = None, state: Any = None,
                  gold_probability: float = 1.0, rollout: int = 1, own: str = "sample",
                  generator: torch.Generator | None = None) -> Fed:
@@ -156,15 +187,7 @@ def feed_decoder(decoder: StepDecoder, targets: Tensor, *, context: Any = None, 
 
     Book: 10.2.1 (teacher forcing and its mixture with generated inputs), 10.2.3.
     """
-    if not isinstance(decoder, StepDecoder):
-        raise TypeError(f"decoder: expected a StepDecoder, got {type(decoder).__name__}")
-    if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.dtype != torch.int64:
-        raise ValueError(f"targets: expected an int64 tensor of shape (B, T), got "
-                         f"{getattr(targets, 'dtype', type(targets).__name__)} of shape "
-                         f"{tuple(getattr(targets, 'shape', ()))}")
-    batch, steps = targets.shape
-    if batch < 1 or steps < 1:
-        raise ValueError(f"targets: expected at least one row and one step, got shape {tuple(targets.shape)}")
+    batch, steps = _checked_targets(decoder, targets)
     if not 0.0 <= gold_probability <= 1.0:
         raise ValueError(f"gold_probability: expected a probability in [0, 1], got {gold_probability}")
     if isinstance(rollout, bool) or not isinstance(rollout, int) or rollout < 1:
@@ -207,7 +230,8 @@ class FeedingSchedule(nn.Module):
     """A :class:`FeedingConfig` with the count of training updates it has been applied in.
 
     ``schedule(decoder, targets, context=...)`` feeds labels only in eval mode; in training mode it feeds
-    with ε_i = :func:`gold_probability` (config, i) and counts the update. The count is a persistent int64
+    with ε_i = :func:`gold_probability` (config, i) and counts the update. Whenever ε = 1 it goes through
+    :func:`feed_labels` (all steps at once where the decoder can). The count is a persistent int64
     buffer, so it is saved with the model's weights and a resumed run continues the schedule exactly.
 
     Book: 10.2.1.
@@ -231,10 +255,11 @@ class FeedingSchedule(nn.Module):
 
     def forward(self, decoder: StepDecoder, targets: Tensor, *, context: Any = None, state: Any = None,
                 generator: torch.Generator | None = None) -> Fed:
-        if not self.training:
-            return feed_decoder(decoder, targets, context=context, state=state)
-        epsilon = self.probability()
-        self.updates += 1
+        epsilon = self.probability() if self.training else 1.0
+        if self.training:
+            self.updates += 1
+        if epsilon >= 1.0:
+            return feed_labels(decoder, targets, context=context, state=state)
         return feed_decoder(decoder, targets, context=context, state=state, gold_probability=epsilon,
                             rollout=self.config.rollout, own=self.config.own, generator=generator)
 
