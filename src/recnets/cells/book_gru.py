@@ -95,10 +95,9 @@ class BookGRUCell(Cell):
 def _bptt_run(cell: BookGRUCell, xs: Tensor, state: Hidden, lengths: Tensor | None) -> tuple[Tensor, Hidden]:
     """The whole recurrence as one autograd Function (``recnets.core.bptt_gru``), projection hoisted."""
     masks = float_step_masks(lengths, xs.shape[1], xs.dtype)  # (T, B, 1) or None
-    hs = book_gru_sequence(time_major_projection(cell, xs), cell.W_gates, cell.W, state.h, masks,
-                           sigmoid_candidate=cell.candidate_activation == "sigmoid")  # (T, B, H)
-    ys = hs if masks is None else hs * masks
-    return ys.transpose(0, 1), Hidden(hs[-1].clone())
+    ys, h = book_gru_sequence(time_major_projection(cell, xs), cell.W_gates, cell.W, state.h, masks,
+                              sigmoid_candidate=cell.candidate_activation == "sigmoid")  # (T, B, H)
+    return ys.transpose(0, 1), Hidden(h)
 
 
 register_bptt(BookGRUCell, lambda cell: BPTTKernel(_bptt_run))

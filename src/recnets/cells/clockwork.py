@@ -135,10 +135,9 @@ def _bptt_run(cell: ClockworkCell, xs: Tensor, state: ClockworkState,
     masks = float_step_masks(lengths, steps, xs.dtype)  # (T, B, 1) or None
     if masks is not None:
         mix = mix * masks
-    hs = mixed_elman_sequence(time_major_projection(cell, xs), cell.W * cell.mask, state.h, mix)  # (T, B, H)
-    ys = hs if masks is None else hs * masks
+    ys, h = mixed_elman_sequence(time_major_projection(cell, xs), cell.W * cell.mask, state.h, mix, masks)
     taken = steps if lengths is None else lengths
-    return ys.transpose(0, 1), ClockworkState(hs[-1].clone(), state.t + taken)
+    return ys.transpose(0, 1), ClockworkState(h, state.t + taken)
 
 
 register_bptt(ClockworkCell, lambda cell: BPTTKernel(_bptt_run))

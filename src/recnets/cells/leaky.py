@@ -141,9 +141,8 @@ def _bptt_run(cell: LeakyCell, xs: Tensor, state: Hidden, lengths: Tensor | None
     mix = 1.0 / cell.tau  # (H,): differentiable when τ is learned
     if masks is not None:
         mix = mix * masks  # (T, B, H): 0 past each length carries the state
-    hs = mixed_elman_sequence(time_major_projection(cell, xs), cell.W, state.h, mix)  # (T, B, H)
-    ys = hs if masks is None else hs * masks
-    return ys.transpose(0, 1), Hidden(hs[-1].clone())
+    ys, h = mixed_elman_sequence(time_major_projection(cell, xs), cell.W, state.h, mix, masks)  # (T, B, H)
+    return ys.transpose(0, 1), Hidden(h)
 
 
 register_bptt(LeakyCell, lambda cell: BPTTKernel(_bptt_run))

@@ -20,12 +20,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from recnets.core.bptt_kernels import previous_states
+from recnets.core.bptt_kernels import (finish, output_gradient, previous_states, recurrent_weight_gradient,
+                                      step_views)
 
 __all__ = ["mixed_elman_sequence"]
 
 
-def mixed_elman_sequence(px: Tensor, W: Tensor, h0: Tensor, mix: Tensor) -> Tensor:
+def mixed_elman_sequence(px: Tensor, W: Tensor, h0: Tensor, mix: Tensor, masks: Tensor | None) -> tuple[Tensor, Tensor]:
     """Run h(t) = h(t-1) + λ(t) ⊙ (tanh(px(t) + W h(t-1)) - h(t-1)) over all steps (hand-written BPTT).
 
     Args:
@@ -33,53 +34,56 @@ def mixed_elman_sequence(px: Tensor, W: Tensor, h0: Tensor, mix: Tensor) -> Tens
         W: recurrent weights (already masked, for a clockwork cell).
         h0: the state before the first step.
         mix: λ, broadcastable to (T, B, H): (H,) for leaky units, (T, B, H) for clockwork modules or when
-            lengths fold in (0 past a row's length). Differentiable (a learned time constant).
+            lengths fold in (0 past a row's length, which carries the state). Differentiable (a learned time
+            constant).
+        masks: 1.0 where a step is real, 0.0 past a row's length (only the outputs are zeroed there: ``mix``
+            already carries the state); or None.
 
     Shapes:
-        px (T, B, H); W (H, H); h0 (B, H).
+        px (T, B, H); W (H, H); h0 (B, H); masks (T, B, 1).
 
     Returns:
-        hs (T, B, H): the carried state after every step.
+        ys (T, B, H) (zero past each length) and h at each row's last real step (B, H).
 
     Book: 10.9.2, 10.9.3 (eq. 10.8 when λ = 1).
     """
-    return _MixedElmanRecurrence.apply(px, W, h0, mix)
+    return _MixedElmanRecurrence.apply(px, W, h0, mix, masks)
 
 
 class _MixedElmanRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, px, W, h0, mix):
-        steps = px.shape[0]
+    def forward(ctx, px, W, h0, mix, masks):
         per_step = mix.dim() == 3  # (T, B or 1, H) or (T, B, 1)
         candidates = torch.empty_like(px)  # (T, B, H): v(t)
         hs = torch.empty_like(px)
-        recurrent_t = W.t()
+        recurrent_t = W.t().contiguous()  # measured faster per product than the transposed view
         h = h0
-        for t in range(steps):
-            v = torch.addmm(px[t], h, recurrent_t, out=candidates[t]).tanh_()
-            h = torch.lerp(h, v, mix[t] if per_step else mix, out=hs[t])
-        ctx.save_for_backward(W, h0, mix, candidates, hs)
-        return hs
+        for px_t, v, h_new, weight in step_views(px, candidates, hs, mix if per_step else None):
+            torch.addmm(px_t, h, recurrent_t, out=v).tanh_()
+            h = torch.lerp(h, v, weight if per_step else mix, out=h_new)
+        ctx.save_for_backward(W, h0, mix, masks, candidates, hs)
+        return finish(hs, masks)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_hs):
-        W, h0, mix, candidates, hs = ctx.saved_tensors
-        steps, batch, H = hs.shape
+    def backward(ctx, grad_ys, grad_h_last):
+        W, h0, mix, masks, candidates, hs = ctx.saved_tensors
         per_step = mix.dim() == 3
         need = ctx.needs_input_grad
         delta = torch.empty_like(hs)  # (T, B, H): ∇a(t)
-        grad_h_all = torch.empty_like(hs) if need[3] else None  # ∇h(t), for ∇λ
+        grad_h_all = torch.empty_like(hs) if need[3] else None  # ∇h(t) of every step, for ∇λ
         ones = torch.ones_like(h0)
-        grad_h = torch.zeros_like(h0)
-        for t in reversed(range(steps)):
-            v, weight = candidates[t], (mix[t] if per_step else mix)
-            grad_h = torch.add(grad_h, grad_hs[t], out=grad_h_all[t]) if grad_h_all is not None else grad_h + grad_hs[t]
-            grad_v = grad_h * weight  # ∇v(t)
-            d = torch.addcmul(ones, v, v, value=-1.0, out=delta[t]).mul_(grad_v)  # ∇a(t) = ∇v (1 - v²)
-            grad_h = torch.addmm(grad_h - grad_v, d, W)  # ∇h(t) (1 - λ) + Wᵀ ∇a(t)             (10.21)
-        flat = delta.view(steps * batch, H)
-        previous = previous_states(h0, hs) if need[1] or need[3] else None
-        grad_W = flat.t().mm(previous.view(steps * batch, H)) if need[1] else None  # (10.25-10.26)
-        grad_mix = (grad_h_all * (candidates - previous)).sum_to_size(mix.shape) if need[3] else None
-        return delta, grad_W, grad_h, grad_mix
+        grad_v = torch.empty_like(h0)  # (B, H): ∇v(t)
+        current, spare = torch.empty_like(h0), torch.empty_like(h0)  # ∇h(t) and ∇h(t-1) when not kept
+        through = grad_h_last  # the gradient reaching h(t) from step t+1 (autograd's tensor: never written)
+        for v, d, weight, grad_h_t, grad_y in reversed(step_views(candidates, delta, mix if per_step else None,
+                                                                   grad_h_all, output_gradient(grad_ys, masks))):
+            grad_h = torch.add(through, grad_y, out=current if grad_h_t is None else grad_h_t)  # ∇h(t)
+            torch.mul(grad_h, weight if per_step else mix, out=grad_v)  # ∇v(t)
+            torch.addcmul(ones, v, v, value=-1.0, out=d).mul_(grad_v)  # ∇a(t) = ∇v (1 - v²)
+            through = torch.sub(grad_h, grad_v, out=spare).addmm_(d, W)  # ∇h(t) (1 - λ) + Wᵀ ∇a(t)    (10.21)
+        grad_W = recurrent_weight_gradient(delta, h0, hs) if need[1] else None  # (10.25-10.26)
+        grad_mix = None
+        if need[3]:
+            grad_mix = (grad_h_all * (candidates - previous_states(h0, hs))).sum_to_size(mix.shape)
+        return delta, grad_W, through, grad_mix, None

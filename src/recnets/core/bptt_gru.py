@@ -18,9 +18,12 @@ The book's (eqs. 10.45-10.47), px(t) = b + U x(t) with blocks u, r, candidate:
               ∇a_u = ∇h ⊙ (h(t-1) - c) ⊙ u(1 - u);
               ∇h(t-1) = ∇h ⊙ u + r ⊙ ∇(r ⊙ h) + W_gatesᵀ (∇a_u, ∇a_r)
 
-After the loop each weight gradient is one product over all steps (eqs. 10.25-10.26). In torch's layout the
-per-step products use :func:`recnets.core.bptt_lstm.recurrent_product` (the weight packed once per forward and
-once per backward on float32 CPU at large H).
+After the loop each weight gradient is one product over all steps (eqs. 10.25-10.26). In torch's layout ∇a and
+∇m differ only in the n block, so the backward writes both into one buffer whose rows are [r ⊙ ∇a_n | ∇a_r, ∇a_z,
+∇a_n]: ∇px is its last 3H columns, ∇m its first 3H in the block order (n, r, z), multiplied by W's rows in that
+order (no per-step copy of ∇a_r, ∇a_z). The per-step products use
+:func:`recnets.core.bptt_lstm.recurrent_product` (the weight packed once per forward and once per backward on
+float32 CPU at large H).
 
 Book: 10.10.2, eqs. 10.45-10.47; 10.2.2, eqs. 10.17-10.28.
 """
@@ -30,7 +33,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from recnets.core.bptt_kernels import previous_states
+from recnets.core.bptt_kernels import (carry_gradient, finish, output_gradient, previous_steps,
+                                      recurrent_weight_gradient, step_views)
 from recnets.core.bptt_lstm import recurrent_product
 
 __all__ = ["torch_gru_sequence", "book_gru_sequence"]
@@ -49,7 +53,7 @@ def torch_gru_sequence(px: Tensor, W: Tensor, b_W: Tensor, h0: Tensor, masks: Te
         px (T, B, 3H); W (3H, H); b_W (3H); h0 (B, H); masks (T, B, 1).
 
     Returns:
-        hs (T, B, H): the carried state after every step (past a row's length, its last real state).
+        ys (T, B, H) (zero past each length) and h at each row's last real step (B, H).
 
     Book: 10.10.2 (torch's variant: the reset gate multiplies W_n h + b_Wn).
     """
@@ -71,11 +75,17 @@ def book_gru_sequence(px: Tensor, W_gates: Tensor, W: Tensor, h0: Tensor, masks:
         px (T, B, 3H); W_gates (2H, H); W (H, H); h0 (B, H); masks (T, B, 1).
 
     Returns:
-        hs (T, B, H): the carried state after every step.
+        ys (T, B, H) (zero past each length) and h at each row's last real step (B, H).
 
     Book: 10.10.2, eqs. 10.45-10.47.
     """
     return _BookGRURecurrence.apply(px, W_gates, W, h0, masks, sigmoid_candidate)
+
+
+def _blocks(buffer: Tensor) -> list[Tensor]:
+    """The three gate blocks of a ``(T, B, 3H)`` buffer, each ``(T, B, H)``: reset, update, new (torch's
+    layout) or update, reset, candidate (the book's)."""
+    return list(buffer.unflatten(-1, (3, -1)).unbind(-2))
 
 
 class _TorchGRURecurrence(torch.autograd.Function):
@@ -88,52 +98,65 @@ class _TorchGRURecurrence(torch.autograd.Function):
         hs = px.new_empty(steps, batch, H)
         product = recurrent_product(W, batch, H)  # h -> h Wᵀ (packed once on float32 CPU at large H)
         h = h0
-        for t in range(steps):
-            m = product(h, b_W, out=recurrent[t])  # W h(t-1) + b_W
-            a = acts[t]
-            torch.add(px[t, :, :2 * H], m[:, :2 * H], out=a[:, :2 * H]).sigmoid_()  # r, z
-            n = torch.addcmul(px[t, :, 2 * H:], a[:, :H], m[:, 2 * H:], out=a[:, 2 * H:]).tanh_()
-            h_new = torch.lerp(n, h, a[:, H:2 * H], out=hs[t])  # n + z (h(t-1) - n)
-            if masks is not None:
-                torch.lerp(h, h_new, masks[t], out=h_new)
+        for px_rz, px_n, m, m_rz, m_n, a_rz, reset, update, new, h_new, mask in step_views(
+                px[..., :2 * H], px[..., 2 * H:], recurrent, recurrent[..., :2 * H], recurrent[..., 2 * H:],
+                acts[..., :2 * H], *_blocks(acts), hs, masks):
+            product(h, b_W, out=m)  # W h(t-1) + b_W
+            torch.add(px_rz, m_rz, out=a_rz).sigmoid_()  # r, z
+            torch.addcmul(px_n, reset, m_n, out=new).tanh_()
+            torch.lerp(new, h, update, out=h_new)  # n + z (h(t-1) - n)
+            if mask is not None:
+                torch.lerp(h, h_new, mask, out=h_new)
             h = h_new
         ctx.save_for_backward(W, h0, masks, recurrent, acts, hs)
-        return hs
+        return finish(hs, masks)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_hs):
+    def backward(ctx, grad_ys, grad_h_last):
         W, h0, masks, recurrent, acts, hs = ctx.saved_tensors
         steps, batch, gates = acts.shape
         H = gates // 3
-        delta = torch.empty_like(acts)  # (T, B, 3H): ∇px(t) = ∇a(t)
-        grad_m = torch.empty_like(acts)  # (T, B, 3H): ∇m(t)
+        # One buffer for both error signals, each row [r ⊙ ∇a_n | ∇a_r, ∇a_z, ∇a_n]: ∇px = ∇a is its last 3H
+        # columns and ∇m its first 3H in the block order (n, r, z), so the two share ∇a_r, ∇a_z without a copy.
+        signals = acts.new_empty(steps, batch, 4 * H)
+        delta, grad_m = signals[..., H:], signals[..., :gates]  # (T, B, 3H): ∇px (r, z, n); ∇m (n, r, z)
         ones = torch.ones_like(h0)
-        grad_h = torch.zeros_like(h0)
-        product = recurrent_product(W.t(), batch, H)  # ∇m -> Wᵀ ∇m
-        for t in reversed(range(steps)):
-            a = acts[t]
-            reset, update, new = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-            h_prev = hs[t - 1] if t > 0 else h0
-            grad_h = grad_h + grad_hs[t]
-            d = delta[t]
-            torch.addcmul(a[:, :2 * H], a[:, :2 * H], a[:, :2 * H], value=-1.0, out=d[:, :2 * H])  # σ'
-            d_new = torch.addcmul(ones, new, new, value=-1.0, out=d[:, 2 * H:])  # 1 - n²
-            d_new.mul_(torch.addcmul(grad_h, grad_h, update, value=-1.0))  # ∇a_n = ∇h (1 - z)(1 - n²)
-            d[:, H:2 * H].mul_(grad_h).mul_(h_prev - new)  # ∇a_z
-            d[:, :H].mul_(d_new).mul_(recurrent[t, :, 2 * H:])  # ∇a_r
-            if masks is not None:
-                d.mul_(masks[t])
-            g = grad_m[t]
-            g[:, :2 * H].copy_(d[:, :2 * H])
-            torch.mul(d_new, reset, out=g[:, 2 * H:])  # ∇m_n = r ∇a_n
-            through = product(g, grad_h * update)  # ∇h(t-1) = ∇h z + Wᵀ ∇m        (10.21)
-            grad_h = through if masks is None else torch.lerp(grad_h, through, masks[t])
+        scratch = torch.empty_like(h0)  # (B, H)
+        grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
+        product = recurrent_product(_new_first(W).t(), batch, H)  # ∇m (n, r, z) -> Wᵀ ∇m
+        views = step_views(acts[..., :2 * H], *_blocks(acts), recurrent[..., 2 * H:], previous_steps(h0, hs),
+                           delta, delta[..., :2 * H], *_blocks(delta), grad_m, signals[..., :H],
+                           output_gradient(grad_ys, masks), masks)
+        for (a_rz, reset, update, new, m_n, h_prev, d, d_rz, d_reset, d_update, d_new, g, g_n, grad_y,
+             mask) in reversed(views):
+            grad_h.add_(grad_y)
+            torch.addcmul(a_rz, a_rz, a_rz, value=-1.0, out=d_rz)  # σ'
+            torch.addcmul(ones, new, new, value=-1.0, out=d_new)  # 1 - n²
+            d_new.mul_(torch.addcmul(grad_h, grad_h, update, value=-1.0, out=scratch))  # ∇a_n = ∇h (1 - z)(1 - n²)
+            d_update.mul_(grad_h).mul_(torch.sub(h_prev, new, out=scratch))  # ∇a_z
+            d_reset.mul_(d_new).mul_(m_n)  # ∇a_r
+            if mask is not None:
+                d.mul_(mask)
+            torch.mul(d_new, reset, out=g_n)  # ∇m_n = r ∇a_n
+            through = product(g, torch.mul(grad_h, update, out=spare_h), out=spare_h)  # ∇h z + Wᵀ ∇m  (10.21)
+            grad_h, spare_h = carry_gradient(grad_h, through, mask)
         need = ctx.needs_input_grad
-        flat = grad_m.view(steps * batch, gates)  # (TB, 3H)
-        grad_W = flat.t().mm(previous_states(h0, hs).view(steps * batch, H)) if need[1] else None  # (10.25-26)
-        grad_b = flat.sum(0) if need[2] else None
+        grad_W = _new_last(recurrent_weight_gradient(grad_m, h0, hs)) if need[1] else None  # one product (10.25-26)
+        grad_b = _new_last(grad_m.sum((0, 1))) if need[2] else None
         return delta, grad_W, grad_b, grad_h, None
+
+
+def _new_first(blocks: Tensor) -> Tensor:
+    """Torch's block order (r, z, n) along dim 0 -> (n, r, z): ``(3H, ·) -> (3H, ·)``."""
+    H = blocks.shape[0] // 3
+    return torch.cat([blocks[2 * H:], blocks[:2 * H]])
+
+
+def _new_last(blocks: Tensor) -> Tensor:
+    """Block order (n, r, z) along dim 0 -> torch's (r, z, n): ``(3H, ·) -> (3H, ·)``."""
+    H = blocks.shape[0] // 3
+    return torch.cat([blocks[H:], blocks[:H]])
 
 
 class _BookGRURecurrence(torch.autograd.Function):
@@ -145,56 +168,54 @@ class _BookGRURecurrence(torch.autograd.Function):
         reset_h = px.new_empty(steps, batch, H)  # r ⊙ h(t-1)
         candidates = px.new_empty(steps, batch, H)  # φ(a_c)
         hs = px.new_empty(steps, batch, H)
-        gates_t, recurrent_t = W_gates.t(), W.t()
+        gates_t, recurrent_t = W_gates.t().contiguous(), W.t().contiguous()  # faster products than views
         h = h0
-        for t in range(steps):
-            ur = torch.addmm(px[t, :, :2 * H], h, gates_t, out=gate_acts[t]).sigmoid_()  # (10.46-10.47)
-            rh = torch.mul(ur[:, H:], h, out=reset_h[t])
-            c = torch.addmm(px[t, :, 2 * H:], rh, recurrent_t, out=candidates[t])
+        for px_ur, px_c, ur, update, reset, rh, c, h_new, mask in step_views(
+                px[..., :2 * H], px[..., 2 * H:], gate_acts, *gate_acts.unflatten(-1, (2, -1)).unbind(-2), reset_h,
+                candidates, hs, masks):
+            torch.addmm(px_ur, h, gates_t, out=ur).sigmoid_()  # (10.46-10.47)
+            torch.addmm(px_c, torch.mul(reset, h, out=rh), recurrent_t, out=c)
             c.sigmoid_() if sigmoid_candidate else c.tanh_()
-            h_new = torch.lerp(c, h, ur[:, :H], out=hs[t])  # u h(t-1) + (1 - u) c              (10.45)
-            if masks is not None:
-                torch.lerp(h, h_new, masks[t], out=h_new)
+            torch.lerp(c, h, update, out=h_new)  # u h(t-1) + (1 - u) c              (10.45)
+            if mask is not None:
+                torch.lerp(h, h_new, mask, out=h_new)
             h = h_new
         ctx.save_for_backward(W_gates, W, h0, masks, gate_acts, reset_h, candidates, hs)
         ctx.sigmoid_candidate = sigmoid_candidate
-        return hs
+        return finish(hs, masks)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_hs):
+    def backward(ctx, grad_ys, grad_h_last):
         W_gates, W, h0, masks, gate_acts, reset_h, candidates, hs = ctx.saved_tensors
         steps, batch, H = hs.shape
         delta = hs.new_empty(steps, batch, 3 * H)  # (T, B, 3H): ∇px(t) = (∇a_u, ∇a_r, ∇a_c)
         ones = torch.ones_like(h0)
-        grad_h = torch.zeros_like(h0)
-        for t in reversed(range(steps)):
-            ur, c = gate_acts[t], candidates[t]
-            update, reset = ur[:, :H], ur[:, H:]
-            h_prev = hs[t - 1] if t > 0 else h0
-            grad_h = grad_h + grad_hs[t]
-            d = delta[t]
-            d_c = d[:, 2 * H:]
+        scratch, grad_rh = torch.empty_like(h0), torch.empty_like(h0)  # (B, H)
+        grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
+        views = step_views(gate_acts, *gate_acts.unflatten(-1, (2, -1)).unbind(-2), candidates, previous_steps(h0, hs),
+                           delta[..., :2 * H], *_blocks(delta), output_gradient(grad_ys, masks), masks)
+        for ur, update, reset, c, h_prev, d_ur, d_update, d_reset, d_c, grad_y, mask in reversed(views):
+            grad_h.add_(grad_y)
             if ctx.sigmoid_candidate:
                 torch.addcmul(c, c, c, value=-1.0, out=d_c)
             else:
                 torch.addcmul(ones, c, c, value=-1.0, out=d_c)
-            d_c.mul_(torch.addcmul(grad_h, grad_h, update, value=-1.0))  # ∇a_c = ∇h (1 - u) φ'
-            if masks is not None:
-                d_c.mul_(masks[t])
-            grad_rh = torch.mm(d_c, W)  # ∇(r ⊙ h(t-1)) = Wᵀ ∇a_c
-            d_ur = torch.addcmul(ur, ur, ur, value=-1.0, out=d[:, :2 * H])  # σ'
-            d_ur[:, :H].mul_(grad_h).mul_(h_prev - c)  # ∇a_u
-            d_ur[:, H:].mul_(grad_rh).mul_(h_prev)  # ∇a_r
-            if masks is not None:
-                d_ur.mul_(masks[t])
-            through = torch.addmm(torch.addcmul(grad_h * update, grad_rh, reset), d_ur, W_gates)  # ∇h(t-1)
-            grad_h = through if masks is None else torch.lerp(grad_h, through, masks[t])
+            d_c.mul_(torch.addcmul(grad_h, grad_h, update, value=-1.0, out=scratch))  # ∇a_c = ∇h (1 - u) φ'
+            if mask is not None:
+                d_c.mul_(mask)
+            torch.mm(d_c, W, out=grad_rh)  # ∇(r ⊙ h(t-1)) = Wᵀ ∇a_c
+            torch.addcmul(ur, ur, ur, value=-1.0, out=d_ur)  # σ'
+            d_update.mul_(grad_h).mul_(torch.sub(h_prev, c, out=scratch))  # ∇a_u
+            d_reset.mul_(grad_rh).mul_(h_prev)  # ∇a_r
+            if mask is not None:
+                d_ur.mul_(mask)
+            through = torch.mul(grad_h, update, out=spare_h).addcmul_(grad_rh, reset).addmm_(d_ur, W_gates)  # ∇h(t-1)
+            grad_h, spare_h = carry_gradient(grad_h, through, mask)
         need = ctx.needs_input_grad
         grad_W_gates = grad_W = None
-        if need[1]:
-            flat_gates = delta[..., :2 * H].reshape(steps * batch, 2 * H)  # (TB, 2H)
-            grad_W_gates = flat_gates.t().mm(previous_states(h0, hs).view(steps * batch, H))  # (10.25-26)
+        if need[1]:  # (10.25-10.26)
+            grad_W_gates = recurrent_weight_gradient(delta[..., :2 * H], h0, hs)
         if need[2]:
             grad_W = delta[..., 2 * H:].reshape(steps * batch, H).t().mm(reset_h.view(steps * batch, H))
         return delta, grad_W_gates, grad_W, grad_h, None, None
