@@ -70,10 +70,20 @@ def test_list(capsys):
     (["train", "char-lm", "--model.cell", "transformer"], ["model.cell: expected one of"]),
     (["train", "char-lm", "--resume"], ["--resume: expected --run"]),
     (["reproduce", "nope"], ["experiment: expected one of"]),
+    (["reproduce", "lstm-adding", "--set", "steps=3"], ["--set: expected no overrides for lstm-adding"]),
+    (["reproduce", "g2p-cmudict", "--set", "steps"], ["--set: expected KEY=VALUE, got 'steps'"]),
+    (["reproduce", "g2p-cmudict", "--set", "steps=3", "--publish"], ["--publish: expected the experiment's own"]),
 ])
 def test_user_mistakes_are_one_line(argv, needles, capsys):
     assert main(argv) == 2
     one_line_error(capsys, *needles)
+
+
+def test_reproduce_hands_overrides_to_the_experiment(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["reproduce", "g2p-cmudict", "--quick", "--out", str(out), "--set", "stepz=3"]) == 2
+    one_line_error(capsys, "overrides: expected keys among steps", "got 'stepz'")  # g2p's own check: it arrived
+    assert not out.exists()
 
 
 def test_bad_data_files(tmp_path, capsys):

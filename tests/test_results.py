@@ -37,3 +37,15 @@ def test_render_puts_ours_beside_the_paper_with_status():
     assert "- held: ours beats the floor" in text and "- FAILED: ours beats the paper" in text
     assert "| ours vs paper | 0.5 bpc | 0.25 | Someone 2000 | V |" in text
     assert "| floor | 1 bpc | — | — | — |" in text
+
+
+def test_a_further_runs_file_is_rendered_after_its_summary(tmp_path):
+    import json
+
+    summary = make_summary(name="toy", title="a toy", book="10.2", budget="none", rows=[Row("floor", 1.0)],
+                           quick=False, wall_seconds=1.0)
+    (tmp_path / "toy.json").write_text(json.dumps(summary))
+    (tmp_path / "toy.further.md").write_text("- `recnets reproduce toy --set steps=9`: floor 0.5\n")
+    text = render_results(load_summaries(tmp_path))
+    assert text.rstrip().endswith("figures from its run folder's summary):\n\n- `recnets reproduce toy --set steps=9`: floor 0.5")
+    assert "further" not in render_results([summary])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -102,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=Path, help="run folder (default: runs/reproduce-NAME-DATE-TIME)")
     reproduce.add_argument("--publish", action="store_true", help="copy the summary to results/ (full runs)")
     reproduce.add_argument("--no-progress", action="store_true")
+    reproduce.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                           help="change one of the experiment's settings (experiments that take overrides, e.g. "
+                                "g2p-cmudict: --set steps=45000); the value is read as JSON, else as text")
 
     diagnose = commands.add_parser("diagnose", help="long-term-dependency diagnostics of a trained run (10.7)",
                                    description="Gradient norm against time lag, singular values of Jacobian "
@@ -302,14 +306,34 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set`` as (key, value): the value read as JSON (numbers, true, null), else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set: expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from recnets.experiments.registry import experiment
     from recnets.experiments.summary import publish_summary
 
     module = experiment(args.name)
+    options = {}
+    if args.overrides:
+        if "overrides" not in inspect.signature(module.run).parameters:
+            raise ValueError(f"--set: expected no overrides for {args.name} (its settings are fixed), got "
+                             f"{' '.join(args.overrides)}")
+        if args.publish:
+            raise ValueError("--publish: expected the experiment's own settings (published results are the "
+                             f"defaults), got overrides {' '.join(args.overrides)}")
+        options["overrides"] = dict(_override(text) for text in args.overrides)
     out = args.out or _run_folder(f"reproduce-{args.name}")
     print(f"{args.name}: {module.TITLE}\nrun folder: {out}")
-    summary = module.run(out, quick=args.quick, progress=not args.no_progress)
+    summary = module.run(out, quick=args.quick, progress=not args.no_progress, **options)
     print(f"\n{args.name} ({'quick' if args.quick else 'full'}), {summary['wall_seconds']:.0f} s:")
     for row in summary["rows"]:
         paper = "" if row["paper"] is None else f"   paper: {row['paper']} ({row['source']}, {row['status']})"

@@ -25,13 +25,19 @@ found in a readable source. "—" means the paper gives no figure for this row (
 
 
 def load_summaries(folder: Path) -> list[dict[str, Any]]:
-    """Every ``*.json`` summary in ``folder``, sorted by experiment name."""
+    """Every ``*.json`` summary in ``folder``, sorted by experiment name; a summary ``NAME.json`` with a
+    ``NAME.further.md`` beside it carries that text as ``"further"``: runs of the experiment with other
+    settings (``recnets reproduce NAME --set ...``), written up from their run folders."""
     summaries = []
     for path in sorted(Path(folder).glob("*.json")):
         try:
-            summaries.append(json.loads(path.read_text(encoding="utf-8")))
+            summary = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ValueError(f"summary {path}: expected JSON, got a parse error ({error})") from None
+        further = path.with_suffix(".further.md")
+        if further.exists():
+            summary["further"] = further.read_text(encoding="utf-8").strip()
+        summaries.append(summary)
     return sorted(summaries, key=lambda s: s["name"])
 
 
@@ -64,6 +70,9 @@ def render_section(summary: dict[str, Any], *, level: str = "##") -> str:
         parts += [f"- {'held' if held else 'FAILED'}: {claim}" for claim, held in summary["checks"].items()]
     if summary.get("notes"):
         parts.append(f"\n{summary['notes']}")
+    if summary.get("further"):
+        parts.append(f"\nOther settings (each run's command is given; figures from its run folder's summary):\n\n"
+                     f"{summary['further']}")
     return "\n".join(parts)
 
 
