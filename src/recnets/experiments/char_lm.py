@@ -8,7 +8,6 @@ Book: 10.2 (an RNN with an output every step, Fig. 10.3; the model of P(y) by it
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,8 +18,9 @@ import torch
 
 from recnets.analysis.spectrum import spectrum_trackers
 from recnets.cells.registry import cell_names, make_cell
-from recnets.config import config_from_dict, config_to_dict
+from recnets.config import config_to_dict
 from recnets.decode import sample
+from recnets.experiments.run_folder import read_run_config
 from recnets.files import write_json
 from recnets.nets.patterns import OutputEveryStep
 from recnets.tasks.char_corpus import CharLMConfig, CharLMTask, Documents, Vocabulary, read_documents
@@ -164,16 +164,7 @@ def report_table(bpc: float, floors: dict[str, float], *, scored: int) -> str:
 
 
 def _read_run_config(run_dir: Path) -> CharLMRunConfig:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise ValueError(f"run: expected a run folder with config.json, got {run_dir}")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"run: {path} is not valid JSON ({error})") from None
-    if not isinstance(saved, dict) or saved.get("job") != JOB:
-        raise ValueError(f"run: expected a {JOB} run, got {path} with job {saved.get('job') if isinstance(saved, dict) else None!r}")
-    return config_from_dict(CharLMRunConfig, saved["config"])
+    return read_run_config(run_dir, JOB, CharLMRunConfig)
 
 
 def load_char_lm(run_dir: str | os.PathLike, *, device: str = "cpu") -> tuple[CharLMRunConfig, Vocabulary,
