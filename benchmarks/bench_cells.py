@@ -18,7 +18,9 @@ T=100, D=128 by default. Every candidate of one hidden size and mode runs once p
 in a rotating order after one warm-up call each; medians of the rounds. There is no compilation: the one-time
 preparation is the warm-up call, and a new T or new lengths cost nothing extra. Each thread count runs in a
 fresh process. The load average (``uptime``) is printed with the table: on a loaded machine read the ratios,
-not the milliseconds.
+not the milliseconds. Each worker first calls :func:`recnets.machine.keep_freed_memory` (as the ``recnets``
+command does), so that neither side pays page faults for buffers freed by the previous call; ``--default-malloc``
+leaves glibc's defaults (the kernels' MB-sized buffers are then faulted in anew on every call).
 
 Usage:
     python benchmarks/bench_cells.py                        # H 256 1024, threads 1 2 (a few minutes)
@@ -43,7 +45,7 @@ from torch import nn
 from per_thread import interleaved_medians, main_of  # benchmarks/ is on sys.path when a script there runs
 from recnets.cells import make_cell
 from recnets.core import unroll
-from recnets.machine import describe_machine
+from recnets.machine import describe_machine, keep_freed_memory
 
 # cell name -> anchor: the fused torch module with the same matrix work
 ANCHORS: dict[str, str] = {"book-lstm-peephole": "lstm", "layer-norm-lstm": "lstm", "leaky": "rnn",
@@ -91,6 +93,7 @@ def synchronised(fn: Callable[[], None]) -> Callable[[], None]:
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement for one thread count (one fresh process)."""
     torch.set_num_threads(args.threads)
+    kept = not args.default_malloc and keep_freed_memory()
     load_before = os.getloadavg()
     generator = torch.Generator().manual_seed(0)
     rows = []
@@ -109,13 +112,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                     row["eager_s"] = seconds[f"{name}/eager"]
                 rows.append(row)
     return {"threads": args.threads, "device": args.device, "machine": describe_machine(args.device),
-            "torch": torch.__version__, "load_before": load_before, "load_after": os.getloadavg(), "rows": rows}
+            "torch": torch.__version__, "kept_freed_memory": kept, "load_before": load_before, "load_after": os.getloadavg(), "rows": rows}
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     first = results[0]
     lines = [f"Custom cells against the fused torch kernel, B={args.batch} T={args.steps} D={args.width}, "
-             f"{first['machine']}, torch {first['torch']}; ratio = ours / anchor (median of interleaved rounds)", ""]
+             f"{first['machine']}, torch {first['torch']}; ratio = ours / anchor (median of interleaved rounds); "
+             f"malloc {'keeps freed memory' if first.get('kept_freed_memory') else 'at its defaults'}", ""]
     for result in results:
         before, after = result["load_before"], result["load_after"]
         lines.append(f"threads={result['threads']}: load average {before[0]:.2f} before, {after[0]:.2f} after")
@@ -155,6 +159,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="rounds per hidden size (default 5; 2 fewer, at least 2, at H >= 1024)")
     parser.add_argument("--no-eager", action="store_true", help="skip the eager loop (it is the slowest)")
     parser.add_argument("--quick", action="store_true", help="H 128, threads 1, 2 rounds: seconds")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc at its defaults (do not call keep_freed_memory)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: anchors on cuDNN, every call synchronised (default cpu)")
     parser.add_argument("--json", metavar="PATH", help="write every measurement here")

@@ -385,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "train":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from recnets.machine import keep_freed_memory
+
+    keep_freed_memory()  # the kernels' MB-sized buffers are reused between steps, not faulted in anew
     try:
         if args.command == "train":
             return _train(args, extra)
