@@ -36,6 +36,7 @@ from torch.autograd.function import once_differentiable
 from recnets.core.bptt_kernels import (carry_gradient, finish, output_gradient, previous_steps,
                                       recurrent_weight_gradient, step_views)
 from recnets.core.bptt_lstm import recurrent_product
+from recnets.core.pointwise import address, mask_address, uses_pointwise
 
 __all__ = ["torch_gru_sequence", "book_gru_sequence"]
 
@@ -97,17 +98,11 @@ class _TorchGRURecurrence(torch.autograd.Function):
         acts = torch.empty_like(px)  # (T, B, 3H): r, z, n
         hs = px.new_empty(steps, batch, H)
         product = recurrent_product(W, batch, H)  # h -> h Wᵀ (packed once on float32 CPU at large H)
-        h = h0
-        for px_rz, px_n, m, m_rz, m_n, a_rz, reset, update, new, h_new, mask in step_views(
-                px[..., :2 * H], px[..., 2 * H:], recurrent, recurrent[..., :2 * H], recurrent[..., 2 * H:],
-                acts[..., :2 * H], *_blocks(acts), hs, masks):
-            product(h, b_W, out=m)  # W h(t-1) + b_W
-            torch.add(px_rz, m_rz, out=a_rz).sigmoid_()  # r, z
-            torch.addcmul(px_n, reset, m_n, out=new).tanh_()
-            torch.lerp(new, h, update, out=h_new)  # n + z (h(t-1) - n)
-            if mask is not None:
-                torch.lerp(h, h_new, mask, out=h_new)
-            h = h_new
+        steps_in_c = uses_pointwise(px, W, h0)
+        if steps_in_c is not None:
+            _torch_gru_forward_in_c(steps_in_c["gru_forward"], product, px, b_W, h0, masks, recurrent, acts, hs)
+        else:
+            _torch_gru_forward_ops(product, px, b_W, h0, masks, recurrent, acts, hs)
         ctx.save_for_backward(W, h0, masks, recurrent, acts, hs)
         return finish(hs, masks)
 
@@ -121,30 +116,98 @@ class _TorchGRURecurrence(torch.autograd.Function):
         # columns and ∇m its first 3H in the block order (n, r, z), so the two share ∇a_r, ∇a_z without a copy.
         signals = acts.new_empty(steps, batch, 4 * H)
         delta, grad_m = signals[..., H:], signals[..., :gates]  # (T, B, 3H): ∇px (r, z, n); ∇m (n, r, z)
-        ones = torch.ones_like(h0)
-        scratch = torch.empty_like(h0)  # (B, H)
-        grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
         product = recurrent_product(_new_first(W).t(), batch, H)  # ∇m (n, r, z) -> Wᵀ ∇m
-        views = step_views(acts[..., :2 * H], *_blocks(acts), recurrent[..., 2 * H:], previous_steps(h0, hs),
-                           delta, delta[..., :2 * H], *_blocks(delta), grad_m, signals[..., :H],
-                           output_gradient(grad_ys, masks), masks)
-        for (a_rz, reset, update, new, m_n, h_prev, d, d_rz, d_reset, d_update, d_new, g, g_n, grad_y,
-             mask) in reversed(views):
-            grad_h.add_(grad_y)
-            torch.addcmul(a_rz, a_rz, a_rz, value=-1.0, out=d_rz)  # σ'
-            torch.addcmul(ones, new, new, value=-1.0, out=d_new)  # 1 - n²
-            d_new.mul_(torch.addcmul(grad_h, grad_h, update, value=-1.0, out=scratch))  # ∇a_n = ∇h (1 - z)(1 - n²)
-            d_update.mul_(grad_h).mul_(torch.sub(h_prev, new, out=scratch))  # ∇a_z
-            d_reset.mul_(d_new).mul_(m_n)  # ∇a_r
-            if mask is not None:
-                d.mul_(mask)
-            torch.mul(d_new, reset, out=g_n)  # ∇m_n = r ∇a_n
-            through = product(g, torch.mul(grad_h, update, out=spare_h), out=spare_h)  # ∇h z + Wᵀ ∇m  (10.21)
-            grad_h, spare_h = carry_gradient(grad_h, through, mask)
+        grad_hs = output_gradient(grad_ys, masks)
+        steps_in_c = uses_pointwise(acts, W, h0)
+        if steps_in_c is not None:
+            grad_h = _torch_gru_backward_in_c(steps_in_c["gru_backward"], product, h0, masks, recurrent, acts, hs,
+                                              grad_hs, grad_h_last, signals)
+        else:
+            grad_h = _torch_gru_backward_ops(product, h0, masks, recurrent, acts, hs, grad_hs, grad_h_last, signals)
         need = ctx.needs_input_grad
         grad_W = _new_last(recurrent_weight_gradient(grad_m, h0, hs)) if need[1] else None  # one product (10.25-26)
         grad_b = _new_last(grad_m.sum((0, 1))) if need[2] else None
         return delta, grad_W, grad_b, grad_h, None
+
+
+def _torch_gru_forward_ops(product, px, b_W, h0, masks, recurrent, acts, hs) -> None:
+    """The forward loop in torch ops, filling ``recurrent``, ``acts`` and ``hs``."""
+    H = hs.shape[-1]
+    h = h0
+    for px_rz, px_n, m, m_rz, m_n, a_rz, reset, update, new, h_new, mask in step_views(
+            px[..., :2 * H], px[..., 2 * H:], recurrent, recurrent[..., :2 * H], recurrent[..., 2 * H:],
+            acts[..., :2 * H], *_blocks(acts), hs, masks):
+        product(h, b_W, out=m)  # W h(t-1) + b_W
+        torch.add(px_rz, m_rz, out=a_rz).sigmoid_()  # r, z
+        torch.addcmul(px_n, reset, m_n, out=new).tanh_()
+        torch.lerp(new, h, update, out=h_new)  # n + z (h(t-1) - n)
+        if mask is not None:
+            torch.lerp(h, h_new, mask, out=h_new)
+        h = h_new
+
+
+def _torch_gru_forward_in_c(step, product, px, b_W, h0, masks, recurrent, acts, hs) -> None:
+    """The forward loop with each step's gate arithmetic one C call (``pointwise.c``: gru_forward)."""
+    steps, batch, H = hs.shape
+    px, h0, masks = px.contiguous(), h0.contiguous(), None if masks is None else masks.contiguous()
+    (px_at, px_step, px_rows), (m_at, m_step, m_rows) = address(px), address(recurrent)
+    (acts_at, acts_step, acts_rows), (hs_at, hs_step, hs_rows) = address(acts), address(hs)
+    mask_at, mask_step = mask_address(masks)
+    h, h_at, h_rows = h0, h0.data_ptr(), h0.stride(0)
+    for t, (m, h_new) in enumerate(zip(recurrent.unbind(0), hs.unbind(0))):
+        product(h, b_W, out=m)  # W h(t-1) + b_W
+        step(batch, H, px_at + t * px_step, px_rows, m_at + t * m_step, m_rows, h_at, h_rows,
+             None if mask_at is None else mask_at + t * mask_step, acts_at + t * acts_step, acts_rows,
+             hs_at + t * hs_step, hs_rows)
+        h, h_at, h_rows = h_new, hs_at + t * hs_step, hs_rows
+
+
+def _torch_gru_backward_ops(product, h0, masks, recurrent, acts, hs, grad_hs, grad_h_last, signals) -> Tensor:
+    """The backward loop in torch ops, filling ``signals``; returns ∇h(0)."""
+    H = hs.shape[-1]
+    delta, grad_m = signals[..., H:], signals[..., :3 * H]
+    ones = torch.ones_like(h0)
+    scratch = torch.empty_like(h0)  # (B, H)
+    grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
+    views = step_views(acts[..., :2 * H], *_blocks(acts), recurrent[..., 2 * H:], previous_steps(h0, hs),
+                       delta, delta[..., :2 * H], *_blocks(delta), grad_m, signals[..., :H], grad_hs, masks)
+    for (a_rz, reset, update, new, m_n, h_prev, d, d_rz, d_reset, d_update, d_new, g, g_n, grad_y,
+         mask) in reversed(views):
+        grad_h.add_(grad_y)
+        torch.addcmul(a_rz, a_rz, a_rz, value=-1.0, out=d_rz)  # σ'
+        torch.addcmul(ones, new, new, value=-1.0, out=d_new)  # 1 - n²
+        d_new.mul_(torch.addcmul(grad_h, grad_h, update, value=-1.0, out=scratch))  # ∇a_n = ∇h (1 - z)(1 - n²)
+        d_update.mul_(grad_h).mul_(torch.sub(h_prev, new, out=scratch))  # ∇a_z
+        d_reset.mul_(d_new).mul_(m_n)  # ∇a_r
+        if mask is not None:
+            d.mul_(mask)
+        torch.mul(d_new, reset, out=g_n)  # ∇m_n = r ∇a_n
+        through = product(g, torch.mul(grad_h, update, out=spare_h), out=spare_h)  # ∇h z + Wᵀ ∇m  (10.21)
+        grad_h, spare_h = carry_gradient(grad_h, through, mask)
+    return grad_h
+
+
+def _torch_gru_backward_in_c(step, product, h0, masks, recurrent, acts, hs, grad_hs, grad_h_last,
+                             signals) -> Tensor:
+    """The backward loop with each step's gate arithmetic one C call (``pointwise.c``: gru_backward); fills
+    ``signals``, returns ∇h(0)."""
+    steps, batch, H = hs.shape
+    h0, grad_hs, masks = h0.contiguous(), grad_hs.contiguous(), None if masks is None else masks.contiguous()
+    (acts_at, acts_step, acts_rows), (m_at, m_step, m_rows) = address(acts), address(recurrent[..., 2 * H:])
+    (hs_at, hs_step, hs_rows), (y_at, y_step, y_rows) = address(hs), address(grad_hs)
+    (signals_at, signals_step, signals_rows) = address(signals)
+    mask_at, mask_step = mask_address(masks)
+    grad_h, spare_h = grad_h_last.contiguous().clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
+    grad_m = signals[..., :3 * H].unbind(0)  # ∇m (n, r, z) per step, (B, 3H)
+    for t in reversed(range(steps)):
+        h_at, h_rows = (h0.data_ptr(), h0.stride(0)) if t == 0 else (hs_at + (t - 1) * hs_step, hs_rows)
+        mask = None if masks is None else masks[t]
+        step(batch, H, acts_at + t * acts_step, acts_rows, m_at + t * m_step, m_rows, h_at, h_rows,
+             y_at + t * y_step, y_rows, None if mask_at is None else mask_at + t * mask_step, grad_h.data_ptr(),
+             H, signals_at + t * signals_step, signals_rows, spare_h.data_ptr(), H)
+        through = product(grad_m[t], spare_h, out=spare_h)  # ∇h z + Wᵀ ∇m                           (10.21)
+        grad_h, spare_h = carry_gradient(grad_h, through, mask)
+    return grad_h
 
 
 def _new_first(blocks: Tensor) -> Tensor:

@@ -1,0 +1,193 @@
+/* Fused element-wise steps of the BPTT kernels: one pass over a step's gates instead of 5-15 torch kernels.
+
+   Each function does the element-wise part of ONE time step of a recurrence, for all B rows; the recurrent
+   matrix product stays in torch (oneDNN / BLAS), called by the Python loop between two of these. Compiled
+   once per machine by recnets/core/pointwise.py (no torch headers: plain C on raw pointers, float and double).
+   Pointers address row 0 of a step; every row stride is given in elements; the last dimension is contiguous.
+   A mask pointer is NULL when every row is real, else mask[b] is 1.0 for a real step and 0.0 past the row's
+   length (the state is then carried: h = h_prev + mask (h_new - h_prev), as torch.lerp).
+
+   float: exp by range reduction and a degree-7 polynomial (|error| ~1 ulp, vectorised by the compiler);
+   double: the C library's exp (exact to the last bit or so; double is the tests' precision).
+
+   Book: 10.2.2, eqs. 10.17-10.28 (BPTT); 10.10 (the gated cells); Ba, Kiros & Hinton 2016 (layer norm). */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+static inline float exp_float(float x) {
+    x = x < -87.0f ? -87.0f : x; /* comparisons, not fminf: a NaN goes through */
+    x = x > 88.0f ? 88.0f : x;
+    float k = __builtin_rintf(x * 1.44269504088896341f); /* k = round(x / ln 2), exact by a rounding instruction */
+    float r = x - k * 0.693145751953125f - k * 1.428606765330187045e-06f; /* ln 2 in two parts */
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                                   r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    union { float f; int32_t i; } scale;
+    scale.i = ((int32_t)k + 127) << 23; /* 2^k */
+    return p * scale.f;
+}
+
+static inline double exp_double(double x) { return exp(x); }
+
+#define DEFINE_STEPS(T, SUFFIX, EXP)                                                                            \
+static inline T sigmoid_##SUFFIX(T x) { return (T)1 / ((T)1 + EXP(-x)); }                                    \
+static inline T tanh_##SUFFIX(T x) { return (T)2 / ((T)1 + EXP((T)-2 * x)) - (T)1; }                         \
+                                                                                                                \
+/* torch's GRU, one forward step: px, m = W h(t-1) + b_W (B, 3H) blocks (r, z, n) -> acts (r, z, n), h (B, H) \
+   r = σ(px_r + m_r); z = σ(px_z + m_z); n = tanh(px_n + r m_n); h = n + z (h(t-1) - n) */                      \
+void gru_forward_##SUFFIX(int64_t B, int64_t H, const T *restrict px, int64_t s_px, const T *restrict m,       \
+                          int64_t s_m, const T *restrict h_prev, int64_t s_h, const T *restrict mask,         \
+                          T *restrict acts, int64_t s_acts, T *restrict h_new, int64_t s_new) {               \
+    for (int64_t b = 0; b < B; b++) {                                                                           \
+        const T *p = px + b * s_px, *mb = m + b * s_m, *hp = h_prev + b * s_h;                                 \
+        T *a = acts + b * s_acts, *hn = h_new + b * s_new;                                                     \
+        const T keep = mask ? mask[b] : (T)1;                                                                   \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T r = sigmoid_##SUFFIX(p[j] + mb[j]);                                                               \
+            T z = sigmoid_##SUFFIX(p[H + j] + mb[H + j]);                                                       \
+            T n = tanh_##SUFFIX(p[2 * H + j] + r * mb[2 * H + j]);                                              \
+            T h = n + z * (hp[j] - n);                                                                          \
+            a[j] = r; a[H + j] = z; a[2 * H + j] = n;                                                           \
+            hn[j] = hp[j] + keep * (h - hp[j]);                                                                 \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+                                                                                                                \
+/* torch's GRU, one backward step. In: acts (r, z, n), m_n = (W h(t-1) + b_W)_n, h(t-1), ∇y(t); grad_h (B, H) \
+   is ∇h(t) from step t+1 and becomes ∇h(t) + ∇y(t). Out: signals (B, 4H) = [r ∇a_n | ∇a_r, ∇a_z, ∇a_n]      \
+   (zero where masked) and through = ∇h ⊙ z, to which the caller adds ∇m Wᵀ:                                  \
+   ∇a_n = ∇h (1 - z)(1 - n²); ∇a_z = ∇h (h(t-1) - n) z(1 - z); ∇a_r = ∇a_n m_n r(1 - r). */                    \
+void gru_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,                       \
+                           const T *restrict m_n, int64_t s_m, const T *restrict h_prev, int64_t s_h,          \
+                           const T *restrict grad_y, int64_t s_y, const T *restrict mask,                      \
+                           T *restrict grad_h, int64_t s_g, T *restrict signals, int64_t s_sig,                \
+                           T *restrict through, int64_t s_through) {                                           \
+    for (int64_t b = 0; b < B; b++) {                                                                           \
+        const T *a = acts + b * s_acts, *mn = m_n + b * s_m, *hp = h_prev + b * s_h, *gy = grad_y + b * s_y;  \
+        T *g = grad_h + b * s_g, *sg = signals + b * s_sig, *th = through + b * s_through;                     \
+        const T keep = mask ? mask[b] : (T)1;                                                                   \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T r = a[j], z = a[H + j], n = a[2 * H + j];                                                         \
+            T gh = g[j] + gy[j];                                                                                \
+            T d_n = ((T)1 - n * n) * (gh - gh * z);                                                             \
+            T d_z = (z - z * z) * gh * (hp[j] - n);                                                             \
+            T d_r = (r - r * r) * d_n * mn[j];                                                                  \
+            d_n *= keep; d_z *= keep; d_r *= keep;                                                              \
+            g[j] = gh;                                                                                          \
+            sg[j] = d_n * r; sg[H + j] = d_r; sg[2 * H + j] = d_z; sg[3 * H + j] = d_n;                         \
+            th[j] = gh * z;                                                                                     \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+                                                                                                                \
+/* Mean and 1/sqrt(variance + eps) of K values (the variance over K, as layer normalisation). */              \
+static inline void moments_##SUFFIX(const T *restrict v, int64_t K, T eps, T *mean, T *inverse) {             \
+    double sum = 0, squares = 0;                                                                                \
+    for (int64_t j = 0; j < K; j++) sum += v[j];                                                                \
+    const T mu = (T)(sum / K);                                                                                  \
+    for (int64_t j = 0; j < K; j++) squares += (double)((v[j] - mu) * (v[j] - mu));                             \
+    *mean = mu;                                                                                                 \
+    *inverse = (T)(1.0 / sqrt(squares / K + eps));                                                              \
+}                                                                                                               \
+                                                                                                                \
+/* The layer-normalised LSTM, one forward step (blocks f, g, i, q of 4H): from z = W h(t-1) (B, 4H),        \
+   n = (z - μ)/σ; a = px + α_h n; f, g, q = σ(a); i = tanh(a_i); c = f c(t-1) + g i; l = α_c (c - μ_c)/σ_c + β_c;\
+   h = q tanh(l). Out: normal n, acts (f, g, i, q), inv_h = 1/σ, c (carried where masked), mu_c, inv_c (of the \
+   unmasked c), tanh(l), h (carried where masked). */                                                          \
+void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *restrict px, int64_t s_px,         \
+        const T *restrict z, int64_t s_z, const T *restrict alpha_h, const T *restrict alpha_c,                 \
+        const T *restrict beta_c, const T *restrict h_prev, int64_t s_h, const T *restrict c_prev,              \
+        int64_t s_cp, const T *restrict mask, T *restrict normal, int64_t s_n, T *restrict acts,               \
+        int64_t s_acts, T *restrict inv_h, T *restrict c, int64_t s_c, T *restrict mu_c,                        \
+        T *restrict inv_c, T *restrict tanh_l, int64_t s_l, T *restrict h_new, int64_t s_new) {                \
+    const int64_t G = 4 * H;                                                                                    \
+    for (int64_t b = 0; b < B; b++) {                                                                           \
+        const T *p = px + b * s_px, *zb = z + b * s_z, *hp = h_prev + b * s_h, *cp = c_prev + b * s_cp;        \
+        T *nb = normal + b * s_n, *a = acts + b * s_acts, *cb = c + b * s_c, *tl = tanh_l + b * s_l;           \
+        T *hn = h_new + b * s_new;                                                                              \
+        const T keep = mask ? mask[b] : (T)1;                                                                   \
+        T mu, inv;                                                                                              \
+        moments_##SUFFIX(zb, G, eps, &mu, &inv);                                                                \
+        inv_h[b] = inv;                                                                                         \
+        for (int64_t j = 0; j < G; j++) {                                                                       \
+            T n = (zb[j] - mu) * inv;                                                                           \
+            nb[j] = n;                                                                                          \
+            a[j] = p[j] + alpha_h[j] * n;                                                                       \
+        }                                                                                                       \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T f = sigmoid_##SUFFIX(a[j]), g = sigmoid_##SUFFIX(a[H + j]);                                       \
+            T i = tanh_##SUFFIX(a[2 * H + j]), q = sigmoid_##SUFFIX(a[3 * H + j]);                              \
+            a[j] = f; a[H + j] = g; a[2 * H + j] = i; a[3 * H + j] = q;                                         \
+            cb[j] = f * cp[j] + g * i;                                                                          \
+        }                                                                                                       \
+        moments_##SUFFIX(cb, H, eps, &mu, &inv);                                                                \
+        mu_c[b] = mu; inv_c[b] = inv;                                                                           \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T t = tanh_##SUFFIX(alpha_c[j] * ((cb[j] - mu) * inv) + beta_c[j]);                                 \
+            tl[j] = t;                                                                                          \
+            hn[j] = hp[j] + keep * (a[3 * H + j] * t - hp[j]);                                                  \
+            cb[j] = cp[j] + keep * (cb[j] - cp[j]);                                                             \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+                                                                                                                \
+/* The layer-normalised LSTM, one backward step. grad_h: ∇h(t) from step t+1, becomes ∇h(t) + ∇y(t);       \
+   grad_c: ∇c(t) from step t+1, becomes ∇c(t-1) (kept where masked); grad_alpha_rows += ∇a ⊙ n.              \
+   Out: delta = ∇a (B, 4H), grad_l = ∇l (B, H) (both zero where masked) and grad_z = LN'(α_h ∇a) (B, 4H),     \
+   from which the caller takes ∇h(t-1) = ∇z W. LN'(∇n) = (1/σ)(∇n - mean ∇n - n mean(∇n n)). */               \
+void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,         \
+        const T *restrict normal, int64_t s_n, const T *restrict inv_h, const T *restrict c, int64_t s_c,      \
+        const T *restrict c_prev, int64_t s_cp, const T *restrict mu_c, const T *restrict inv_c,               \
+        const T *restrict tanh_l, int64_t s_l, const T *restrict grad_y, int64_t s_y,                           \
+        const T *restrict alpha_h, const T *restrict alpha_c, const T *restrict mask,                           \
+        T *restrict grad_h, int64_t s_gh, T *restrict grad_c, int64_t s_gc, T *restrict grad_alpha_rows,        \
+        int64_t s_ga, T *restrict delta, int64_t s_d, T *restrict grad_l, int64_t s_gl, T *restrict grad_z,     \
+        int64_t s_gz) {                                                                                         \
+    const int64_t G = 4 * H;                                                                                    \
+    for (int64_t b = 0; b < B; b++) {                                                                           \
+        const T *a = acts + b * s_acts, *nb = normal + b * s_n, *cb = c + b * s_c, *cp = c_prev + b * s_cp;    \
+        const T *tl = tanh_l + b * s_l, *gy = grad_y + b * s_y;                                                 \
+        T *gh = grad_h + b * s_gh, *gc = grad_c + b * s_gc, *ga = grad_alpha_rows ? grad_alpha_rows + b * s_ga \
+                                                                                   : NULL;                      \
+        T *d = delta + b * s_d, *gl = grad_l + b * s_gl, *gz = grad_z + b * s_gz;                               \
+        const T keep = mask ? mask[b] : (T)1, mu = mu_c[b], inv = inv_c[b];                                     \
+        double sum = 0, dot = 0; /* mean(∇m), mean(∇m m) over H, ∇m = α_c ∇l */                                 \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T g = gh[j] + gy[j], t = tl[j], q = a[3 * H + j];                                                   \
+            gh[j] = g;                                                                                          \
+            d[3 * H + j] = (q - q * q) * g * t;                                                                 \
+            T l = ((T)1 - t * t) * q * g;                                                                       \
+            gl[j] = l;                                                                                          \
+            T dm = alpha_c[j] * l;                                                                              \
+            sum += dm;                                                                                          \
+            dot += (double)(dm * ((cb[j] - mu) * inv));                                                         \
+        }                                                                                                       \
+        const T mean_dm = (T)(sum / H), mean_dot = (T)(dot / H);                                                \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T f = a[j], g = a[H + j], i = a[2 * H + j];                                                         \
+            T m = (cb[j] - mu) * inv;                                                                           \
+            T dc = inv * (alpha_c[j] * gl[j] - mean_dm - m * mean_dot) + gc[j];                                 \
+            d[j] = (f - f * f) * dc * cp[j];                                                                    \
+            d[H + j] = (g - g * g) * dc * i;                                                                    \
+            d[2 * H + j] = ((T)1 - i * i) * dc * g;                                                             \
+            gc[j] = gc[j] + keep * (dc * f - gc[j]);                                                            \
+            gl[j] *= keep;                                                                                      \
+        }                                                                                                       \
+        const T inv_z = inv_h[b];                                                                               \
+        sum = 0; dot = 0; /* mean(∇n), mean(∇n n) over 4H, ∇n = α_h ∇a */                                       \
+        for (int64_t j = 0; j < G; j++) {                                                                       \
+            T dj = d[j] * keep;                                                                                 \
+            d[j] = dj;                                                                                          \
+            if (ga) ga[j] += dj * nb[j];                                                                        \
+            T dn = alpha_h[j] * dj;                                                                             \
+            sum += dn;                                                                                          \
+            dot += (double)(dn * nb[j]);                                                                        \
+        }                                                                                                       \
+        const T mean_dn = (T)(sum / G), mean_dndot = (T)(dot / G);                                              \
+        for (int64_t j = 0; j < G; j++)                                                                         \
+            gz[j] = inv_z * (alpha_h[j] * d[j] - mean_dn - nb[j] * mean_dndot);                                 \
+    }                                                                                                           \
+}
+
+DEFINE_STEPS(float, float, exp_float)
+DEFINE_STEPS(double, double, exp_double)
