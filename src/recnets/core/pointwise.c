@@ -90,27 +90,26 @@ static inline void moments_##SUFFIX(const T *restrict v, int64_t K, T eps, T *me
     *inverse = (T)(1.0 / sqrt(squares / K + eps));                                                              \
 }                                                                                                               \
                                                                                                                 \
-/* The layer-normalised LSTM, one forward step (blocks f, g, i, q of 4H): from z = W h(t-1) (B, 4H),        \
-   n = (z - μ)/σ; a = px + α_h n; f, g, q = σ(a); i = tanh(a_i); c = f c(t-1) + g i; l = α_c (c - μ_c)/σ_c + β_c;\
-   h = q tanh(l). Out: normal n, acts (f, g, i, q), inv_h = 1/σ, c (carried where masked), mu_c, inv_c (of the \
-   unmasked c), tanh(l), h (carried where masked). */                                                          \
+/* The layer-normalised LSTM, one forward step (blocks f, g, i, q of 4H): normal holds z = W h(t-1) (B, 4H)  \
+   and is overwritten by n = (z - μ)/σ; a = px + α_h n; f, g, q = σ(a); i = tanh(a_i); c = f c(t-1) + g i;      \
+   l = α_c (c - μ_c)/σ_c + β_c; h = q tanh(l). Out: acts (f, g, i, q), inv_h = 1/σ, c (carried where masked),   \
+   mu_c, inv_c (of the unmasked c), tanh(l), h (carried where masked). */                                       \
 void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *restrict px, int64_t s_px,         \
-        const T *restrict z, int64_t s_z, const T *restrict alpha_h, const T *restrict alpha_c,                 \
+        T *restrict normal, int64_t s_n, const T *restrict alpha_h, const T *restrict alpha_c,                 \
         const T *restrict beta_c, const T *restrict h_prev, int64_t s_h, const T *restrict c_prev,              \
-        int64_t s_cp, const T *restrict mask, T *restrict normal, int64_t s_n, T *restrict acts,               \
-        int64_t s_acts, T *restrict inv_h, T *restrict c, int64_t s_c, T *restrict mu_c,                        \
-        T *restrict inv_c, T *restrict tanh_l, int64_t s_l, T *restrict h_new, int64_t s_new) {                \
+        int64_t s_cp, const T *restrict mask, T *restrict acts, int64_t s_acts, T *restrict inv_h,              \
+        T *restrict c, int64_t s_c, T *restrict mu_c, T *restrict inv_c, T *restrict tanh_l, int64_t s_l, T *restrict h_new, int64_t s_new) {                \
     const int64_t G = 4 * H;                                                                                    \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *p = px + b * s_px, *zb = z + b * s_z, *hp = h_prev + b * s_h, *cp = c_prev + b * s_cp;        \
+        const T *p = px + b * s_px, *hp = h_prev + b * s_h, *cp = c_prev + b * s_cp;                           \
         T *nb = normal + b * s_n, *a = acts + b * s_acts, *cb = c + b * s_c, *tl = tanh_l + b * s_l;           \
         T *hn = h_new + b * s_new;                                                                              \
         const T keep = mask ? mask[b] : (T)1;                                                                   \
         T mu, inv;                                                                                              \
-        moments_##SUFFIX(zb, G, eps, &mu, &inv);                                                                \
+        moments_##SUFFIX(nb, G, eps, &mu, &inv);                                                                \
         inv_h[b] = inv;                                                                                         \
         for (int64_t j = 0; j < G; j++) {                                                                       \
-            T n = (zb[j] - mu) * inv;                                                                           \
+            T n = (nb[j] - mu) * inv;                                                                           \
             nb[j] = n;                                                                                          \
             a[j] = p[j] + alpha_h[j] * n;                                                                       \
         }                                                                                                       \
