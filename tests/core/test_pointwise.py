@@ -11,13 +11,19 @@ import pytest
 import torch
 
 from conftest import assert_exact, assert_relative, ragged_lengths
-from recnets.cells import make_cell
+from recnets.cells import BookLSTMCell, GRUCell
+from recnets.cells.layer_norm_lstm import LayerNormLSTMCell
 from recnets.core import pointwise, unroll
 from recnets.core.pointwise import pointwise_library, uses_pointwise
 from test_bptt_kernels import random_state, run_and_differentiate
 
 NEEDS_COMPILER = pytest.mark.skipif(pointwise._compiler() is None, reason="needs a C compiler")
-CELLS = ["gru", "layer-norm-lstm"]  # the kernels with C steps
+# the kernels with C steps, every configuration: name -> factory(hidden, dtype)
+CELLS = {"gru": lambda hidden, dtype: GRUCell(3, hidden, dtype=dtype),
+         "layer-norm-lstm": lambda hidden, dtype: LayerNormLSTMCell(3, hidden, dtype=dtype),
+         "book-lstm": lambda hidden, dtype: BookLSTMCell(3, hidden, dtype=dtype),
+         "book-lstm-peephole-tanh": lambda hidden, dtype: BookLSTMCell(3, hidden, peepholes=True,
+                                                                       input_activation="tanh", dtype=dtype)}
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def path(request, fresh_library):
 
 def perturbed(name, dtype, hidden):
     torch.manual_seed(0)
-    cell = make_cell(name, 3, hidden, dtype=dtype)
+    cell = CELLS[name](hidden, dtype)
     with torch.no_grad():
         for parameter in cell.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))

@@ -21,6 +21,7 @@ Book: 10.10.1, eqs. 10.40-10.44; 10.2.2, eqs. 10.17-10.28.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -29,6 +30,7 @@ from torch.autograd.function import once_differentiable
 
 from recnets.core.bptt_kernels import (carry_gradient, finish, output_gradient, previous_states, previous_steps,
                                       recurrent_weight_gradient, step_views)
+from recnets.core.pointwise import address, mask_address, uses_pointwise
 
 __all__ = ["lstm_sequence", "recurrent_product"]
 
@@ -104,26 +106,9 @@ class _LSTMRecurrence(torch.autograd.Function):
         tanh_states = px.new_empty(steps, batch, H)  # tanh(s(t))
         hs = px.new_empty(steps, batch, H)  # h(t), the carried state
         product = recurrent_product(W, batch, H)  # h -> h Wᵀ
-        sigmoids = acts[..., :(3 if sigmoid_candidate else 2) * H]  # the σ blocks before the output gate
-        h, s_prev = h0, c0
-        for px_t, a, sig, forget, gate, unit, out, s, tanh_s, h_new, mask in step_views(
-                px, acts, sigmoids, *_gate_blocks(acts), states, tanh_states, hs, masks):
-            product(h, px_t, out=a)  # (B, 4H): a(t)
-            if p is not None:
-                forget.addcmul_(p[0], s_prev)
-                gate.addcmul_(p[1], s_prev)
-            sig.sigmoid_()
-            if not sigmoid_candidate:
-                unit.tanh_()
-            torch.mul(forget, s_prev, out=s).addcmul_(gate, unit)  # s(t)                    (10.41)
-            if p is not None:
-                out.addcmul_(p[2], s)
-            out.sigmoid_()  # q(t)                                                            (10.44)
-            torch.mul(torch.tanh(s, out=tanh_s), out, out=h_new)  # h(t)                     (10.43)
-            if mask is not None:  # finished rows carry their state
-                torch.lerp(h, h_new, mask, out=h_new)
-                torch.lerp(s_prev, s, mask, out=s)
-            h, s_prev = h_new, s
+        steps_in_c = uses_pointwise(px, W, h0, c0, *(() if p is None else (p,)))
+        loop = _forward_ops if steps_in_c is None else partial(_forward_in_c, steps_in_c["lstm_forward"])
+        loop(product, px, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, hs)
         ctx.save_for_backward(W, p, h0, c0, masks, acts, states, tanh_states, hs)
         ctx.sigmoid_candidate = sigmoid_candidate
         return finish(hs, masks, states)
@@ -135,33 +120,11 @@ class _LSTMRecurrence(torch.autograd.Function):
         steps, batch, gates = acts.shape
         H = gates // 4
         delta = torch.empty_like(acts)  # (T, B, 4H): ∇a(t)
-        ones = torch.ones_like(h0)
-        grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
-        grad_s, spare_s = grad_s_last.clone(), torch.empty_like(c0)  # ∇s(t) from later steps and a free buffer
         product = recurrent_product(W.t(), batch, H)  # ∇a -> Wᵀ ∇a
-        views = step_views(acts, *_gate_blocks(acts), delta, *_gate_blocks(delta), previous_steps(c0, states),
-                           tanh_states, output_gradient(grad_ys, masks), masks)
-        for (a, forget, gate, unit, out, d, d_forget, d_gate, d_unit, d_out, s_prev, tanh_s, grad_y,
-             mask) in reversed(views):
-            grad_h.add_(grad_y)
-            torch.addcmul(a, a, a, value=-1.0, out=d)  # σ'(a) = σ(1 - σ) for every block
-            if not ctx.sigmoid_candidate:
-                torch.addcmul(ones, unit, unit, value=-1.0, out=d_unit)  # tanh' = 1 - i²
-            d_out.mul_(grad_h).mul_(tanh_s)  # ∇a_q
-            grad_s_now = torch.addcmul(ones, tanh_s, tanh_s, value=-1.0, out=spare_s)  # 1 - tanh²
-            grad_s_now.mul_(out).mul_(grad_h).add_(grad_s)  # ∇s(t)
-            if p is not None:
-                grad_s_now.addcmul_(p[2], d_out)
-            d_forget.mul_(grad_s_now).mul_(s_prev)
-            d_gate.mul_(grad_s_now).mul_(unit)
-            d_unit.mul_(grad_s_now).mul_(gate)
-            grad_s_now.mul_(forget)  # ∇s(t-1) through the forget gate
-            if p is not None:
-                grad_s_now.addcmul_(p[0], d_forget).addcmul_(p[1], d_gate)
-            if mask is not None:  # a finished row: zero error signal, gradients pass through unchanged
-                d.mul_(mask)
-            grad_s, spare_s = carry_gradient(grad_s, grad_s_now, mask)
-            grad_h, spare_h = carry_gradient(grad_h, product(d, out=spare_h), mask)  # Wᵀ ∇a(t)    (10.21)
+        steps_in_c = uses_pointwise(acts, W, h0, c0, *(() if p is None else (p,)))
+        loop = _backward_ops if steps_in_c is None else partial(_backward_in_c, steps_in_c["lstm_backward"])
+        grad_h, grad_s = loop(product, p, h0, c0, masks, ctx.sigmoid_candidate, acts, states, tanh_states,
+                              output_gradient(grad_ys, masks), grad_h_last, grad_s_last, delta)
         need = ctx.needs_input_grad
         grad_W = recurrent_weight_gradient(delta, h0, hs) if need[1] else None  # one product (10.25-10.26)
         grad_p = None
@@ -171,3 +134,104 @@ class _LSTMRecurrence(torch.autograd.Function):
                                   (delta[..., H:2 * H] * previous).sum((0, 1)),
                                   (delta[..., 3 * H:] * states).sum((0, 1))])  # (3, H)
         return delta, grad_W, grad_p, grad_h, grad_s, None, None
+
+
+def _forward_ops(product, px, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, hs) -> None:
+    """The forward loop in torch ops, filling ``acts``, ``states``, ``tanh_states`` and ``hs``."""
+    H = hs.shape[-1]
+    sigmoids = acts[..., :(3 if sigmoid_candidate else 2) * H]  # the σ blocks before the output gate
+    h, s_prev = h0, c0
+    for px_t, a, sig, forget, gate, unit, out, s, tanh_s, h_new, mask in step_views(
+            px, acts, sigmoids, *_gate_blocks(acts), states, tanh_states, hs, masks):
+        product(h, px_t, out=a)  # (B, 4H): a(t)
+        if p is not None:
+            forget.addcmul_(p[0], s_prev)
+            gate.addcmul_(p[1], s_prev)
+        sig.sigmoid_()
+        if not sigmoid_candidate:
+            unit.tanh_()
+        torch.mul(forget, s_prev, out=s).addcmul_(gate, unit)  # s(t)                        (10.41)
+        if p is not None:
+            out.addcmul_(p[2], s)
+        out.sigmoid_()  # q(t)                                                                (10.44)
+        torch.mul(torch.tanh(s, out=tanh_s), out, out=h_new)  # h(t)                         (10.43)
+        if mask is not None:  # finished rows carry their state
+            torch.lerp(h, h_new, mask, out=h_new)
+            torch.lerp(s_prev, s, mask, out=s)
+        h, s_prev = h_new, s
+
+
+def _forward_in_c(step, product, px, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, hs) -> None:
+    """The forward loop with each step's gate arithmetic one C call (``pointwise.c``: lstm_forward)."""
+    steps, batch, H = hs.shape
+    h0, c0 = h0.contiguous(), c0.contiguous()
+    masks = None if masks is None else masks.contiguous()
+    p = h0.new_zeros(3, H) if p is None else p.contiguous()  # no peepholes: zeros (the C loop has no branch)
+    (acts_at, acts_step, acts_rows), (s_at, s_step, s_rows) = address(acts), address(states)
+    (t_at, t_step, t_rows), (hs_at, hs_step, hs_rows) = address(tanh_states), address(hs)
+    mask_at, mask_step = mask_address(masks)
+    h, h_at, s_prev_at, h_rows, s_prev_rows = h0, h0.data_ptr(), c0.data_ptr(), h0.stride(0), c0.stride(0)
+    for t, (px_t, a, h_new) in enumerate(zip(px.unbind(0), acts.unbind(0), hs.unbind(0))):
+        product(h, px_t, out=a)  # (B, 4H): px(t) + W h(t-1), turned into the gates by the step
+        step(batch, H, sigmoid_candidate, acts_at + t * acts_step, acts_rows, p.data_ptr(), s_prev_at, s_prev_rows,
+             h_at, h_rows, None if mask_at is None else mask_at + t * mask_step,
+             s_at + t * s_step, s_rows, t_at + t * t_step, t_rows, hs_at + t * hs_step, hs_rows)
+        h, h_at, h_rows, s_prev_at, s_prev_rows = h_new, hs_at + t * hs_step, hs_rows, s_at + t * s_step, s_rows
+
+
+def _backward_ops(product, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, grad_hs, grad_h_last,
+                  grad_s_last, delta) -> tuple[Tensor, Tensor]:
+    """The backward loop in torch ops, filling ``delta``; returns ∇h(0), ∇s(0)."""
+    ones = torch.ones_like(h0)
+    grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
+    grad_s, spare_s = grad_s_last.clone(), torch.empty_like(c0)  # ∇s(t) from later steps and a free buffer
+    views = step_views(acts, *_gate_blocks(acts), delta, *_gate_blocks(delta), previous_steps(c0, states),
+                       tanh_states, grad_hs, masks)
+    for (a, forget, gate, unit, out, d, d_forget, d_gate, d_unit, d_out, s_prev, tanh_s, grad_y,
+         mask) in reversed(views):
+        grad_h.add_(grad_y)
+        torch.addcmul(a, a, a, value=-1.0, out=d)  # σ'(a) = σ(1 - σ) for every block
+        if not sigmoid_candidate:
+            torch.addcmul(ones, unit, unit, value=-1.0, out=d_unit)  # tanh' = 1 - i²
+        d_out.mul_(grad_h).mul_(tanh_s)  # ∇a_q
+        grad_s_now = torch.addcmul(ones, tanh_s, tanh_s, value=-1.0, out=spare_s)  # 1 - tanh²
+        grad_s_now.mul_(out).mul_(grad_h).add_(grad_s)  # ∇s(t)
+        if p is not None:
+            grad_s_now.addcmul_(p[2], d_out)
+        d_forget.mul_(grad_s_now).mul_(s_prev)
+        d_gate.mul_(grad_s_now).mul_(unit)
+        d_unit.mul_(grad_s_now).mul_(gate)
+        grad_s_now.mul_(forget)  # ∇s(t-1) through the forget gate
+        if p is not None:
+            grad_s_now.addcmul_(p[0], d_forget).addcmul_(p[1], d_gate)
+        if mask is not None:  # a finished row: zero error signal, gradients pass through unchanged
+            d.mul_(mask)
+        grad_s, spare_s = carry_gradient(grad_s, grad_s_now, mask)
+        grad_h, spare_h = carry_gradient(grad_h, product(d, out=spare_h), mask)  # Wᵀ ∇a(t)      (10.21)
+    return grad_h, grad_s
+
+
+def _backward_in_c(step, product, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, grad_hs,
+                   grad_h_last, grad_s_last, delta) -> tuple[Tensor, Tensor]:
+    """The backward loop with each step's gate arithmetic one C call (``pointwise.c``: lstm_backward); fills
+    ``delta``, returns ∇h(0), ∇s(0)."""
+    steps, batch, H = states.shape
+    c0, grad_hs = c0.contiguous(), grad_hs.contiguous()
+    masks = None if masks is None else masks.contiguous()
+    p = c0.new_zeros(3, H) if p is None else p.contiguous()  # no peepholes: zeros (the C loop has no branch)
+    (acts_at, acts_step, acts_rows), (s_at, s_step, s_rows) = address(acts), address(states)
+    (t_at, t_step, t_rows), (y_at, y_step, y_rows) = address(tanh_states), address(grad_hs)
+    (d_at, d_step, d_rows) = address(delta)
+    mask_at, mask_step = mask_address(masks)
+    grad_h, spare_h = grad_h_last.contiguous().clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
+    grad_s = grad_s_last.contiguous().clone()  # ∇s(t) from later steps, becoming ∇s(t-1), (B, H)
+    deltas = delta.unbind(0)
+    for t in reversed(range(steps)):
+        s_prev_at, s_prev_rows = (c0.data_ptr(), c0.stride(0)) if t == 0 else (s_at + (t - 1) * s_step, s_rows)
+        step(batch, H, sigmoid_candidate, acts_at + t * acts_step, acts_rows, p.data_ptr(), s_prev_at, s_prev_rows,
+             t_at + t * t_step, t_rows, y_at + t * y_step, y_rows,
+             None if mask_at is None else mask_at + t * mask_step, grad_h.data_ptr(), H, grad_s.data_ptr(), H,
+             d_at + t * d_step, d_rows)
+        mask = None if masks is None else masks[t]
+        grad_h, spare_h = carry_gradient(grad_h, product(deltas[t], out=spare_h), mask)  # Wᵀ ∇a(t)   (10.21)
+    return grad_h, grad_s

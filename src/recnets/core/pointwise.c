@@ -80,6 +80,65 @@ void gru_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t
     }                                                                                                           \
 }                                                                                                               \
                                                                                                                 \
+/* The book's LSTM, one forward step (blocks f, g, unit, q of 4H; eqs. 10.40-10.44): a holds px + W h(t-1)     \
+   (B, 4H) and is overwritten by the gates f, g = σ(a_f + p_f s(t-1)), σ(a_g + p_g s(t-1)), i = φ(a_unit),     \
+   q = σ(a_q + p_o s(t)); s = f s(t-1) + g i; h = tanh(s) q. peepholes (3, H), zeros for none (a NULL test    \
+   in the loop would keep it from vectorising); φ = σ when sigmoid_candidate, else tanh, both as             \
+   k / (1 + exp(-k x)) - (k - 1) with k = 1 or 2. Out: s and h (carried where masked), tanh(s) of the         \
+   unmasked s. */                                                                                               \
+void lstm_forward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, T *restrict a, int64_t s_a,         \
+                           const T *restrict peepholes, const T *restrict s_prev, int64_t s_sp,                 \
+                           const T *restrict h_prev, int64_t s_h, const T *restrict mask, T *restrict s_new,    \
+                           int64_t s_s, T *restrict tanh_s, int64_t s_t, T *restrict h_new, int64_t s_new_h) {  \
+    for (int64_t b = 0; b < B; b++) {                                                                           \
+        T *ab = a + b * s_a, *sn = s_new + b * s_s, *ts = tanh_s + b * s_t, *hn = h_new + b * s_new_h;         \
+        const T *sp = s_prev + b * s_sp, *hp = h_prev + b * s_h;                                               \
+        const T keep = mask ? mask[b] : (T)1, k = sigmoid_candidate ? (T)1 : (T)2;                             \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T f = sigmoid_##SUFFIX(ab[j] + peepholes[j] * sp[j]);                                               \
+            T g = sigmoid_##SUFFIX(ab[H + j] + peepholes[H + j] * sp[j]);                                       \
+            T i = k / ((T)1 + EXP(-k * ab[2 * H + j])) - (k - (T)1);                                            \
+            T state = f * sp[j] + g * i;                                                                        \
+            T q = sigmoid_##SUFFIX(ab[3 * H + j] + peepholes[2 * H + j] * state);                               \
+            T t = tanh_##SUFFIX(state);                                                                         \
+            ab[j] = f; ab[H + j] = g; ab[2 * H + j] = i; ab[3 * H + j] = q;                                     \
+            ts[j] = t;                                                                                          \
+            hn[j] = hp[j] + keep * (t * q - hp[j]);                                                             \
+            sn[j] = sp[j] + keep * (state - sp[j]);                                                             \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+                                                                                                                \
+/* The book's LSTM, one backward step. grad_h: ∇h(t) from step t+1, becomes ∇h(t) + ∇y(t); grad_s: ∇s(t)     \
+   from step t+1, becomes ∇s(t-1) (kept where masked); peepholes (3, H), zeros for none. Out: delta = ∇a      \
+   (B, 4H), zero where masked:                                                                                  \
+   ∇a_q = ∇h tanh(s) q(1-q); ∇s += ∇h q (1 - tanh²(s)) + p_o ∇a_q; ∇a_f = ∇s s(t-1) f(1-f);                    \
+   ∇a_g = ∇s i g(1-g); ∇a_unit = ∇s g φ'; ∇s(t-1) = ∇s f + p_f ∇a_f + p_g ∇a_g. */                               \
+void lstm_backward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, const T *restrict acts,            \
+                            int64_t s_acts, const T *restrict peepholes, const T *restrict s_prev, int64_t s_sp,\
+                            const T *restrict tanh_s, int64_t s_t, const T *restrict grad_y, int64_t s_y,       \
+                            const T *restrict mask, T *restrict grad_h, int64_t s_gh, T *restrict grad_s,       \
+                            int64_t s_gs, T *restrict delta, int64_t s_d) {                                     \
+    for (int64_t b = 0; b < B; b++) {                                                                           \
+        const T *a = acts + b * s_acts, *sp = s_prev + b * s_sp, *ts = tanh_s + b * s_t, *gy = grad_y + b * s_y;\
+        T *gh = grad_h + b * s_gh, *gs = grad_s + b * s_gs, *d = delta + b * s_d;                              \
+        const T keep = mask ? mask[b] : (T)1, sigmoid = sigmoid_candidate ? (T)1 : (T)0;                       \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            T f = a[j], g = a[H + j], i = a[2 * H + j], q = a[3 * H + j], t = ts[j];                            \
+            T h = gh[j] + gy[j];                                                                                \
+            gh[j] = h;                                                                                          \
+            T d_q = (q - q * q) * h * t;                                                                        \
+            T d_s = ((T)1 - t * t) * q * h + gs[j] + peepholes[2 * H + j] * d_q;                                \
+            T d_f = (f - f * f) * d_s * sp[j];                                                                  \
+            T d_g = (g - g * g) * d_s * i;                                                                      \
+            T d_i = (sigmoid * i + ((T)1 - sigmoid) - i * i) * d_s * g; /* σ': i - i²; tanh': 1 - i² */         \
+            T back = d_s * f + peepholes[j] * d_f + peepholes[H + j] * d_g;                                     \
+            d[j] = d_f * keep; d[H + j] = d_g * keep; d[2 * H + j] = d_i * keep; d[3 * H + j] = d_q * keep;     \
+            gs[j] = gs[j] + keep * (back - gs[j]);                                                              \
+        }                                                                                                       \
+    }                                                                                                           \
+}                                                                                                               \
+                                                                                                                \
 /* Mean and 1/sqrt(variance + eps) of K values (the variance over K, as layer normalisation). */              \
 static inline void moments_##SUFFIX(const T *restrict v, int64_t K, T eps, T *mean, T *inverse) {             \
     double sum = 0, squares = 0;                                                                                \
