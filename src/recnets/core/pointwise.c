@@ -29,6 +29,16 @@ static inline float exp_float(float x) {
 
 static inline double exp_double(double x) { return exp(x); }
 
+/* Rows are independent: with OpenMP (torch's own runtime, already loaded, so its thread count and pool) the
+   rows of a large enough step are shared among the threads; a row's arithmetic is the same either way. */
+#define PRAGMA(text) _Pragma(#text)
+#define PARALLEL_ROWS PRAGMA(omp parallel for schedule(static) if (B * H >= MIN_PARALLEL))
+#define MIN_PARALLEL 8192
+/* The row loops vectorise: with OpenMP by these pragmas (the outlined parallel region loses restrict), without
+   it by restrict (the pragmas are then ignored). */
+#define VECTOR PRAGMA(omp simd)
+#define VECTOR_SUM(...) PRAGMA(omp simd reduction(+:__VA_ARGS__))
+
 #define DEFINE_STEPS(T, SUFFIX, EXP)                                                                            \
 static inline T sigmoid_##SUFFIX(T x) { return (T)1 / ((T)1 + EXP(-x)); }                                    \
 static inline T tanh_##SUFFIX(T x) { return (T)2 / ((T)1 + EXP((T)-2 * x)) - (T)1; }                         \
@@ -38,10 +48,12 @@ static inline T tanh_##SUFFIX(T x) { return (T)2 / ((T)1 + EXP((T)-2 * x)) - (T)
 void gru_forward_##SUFFIX(int64_t B, int64_t H, const T *restrict px, int64_t s_px, const T *restrict m,       \
                           int64_t s_m, const T *restrict h_prev, int64_t s_h, const T *restrict mask,         \
                           T *restrict acts, int64_t s_acts, T *restrict h_new, int64_t s_new) {               \
+    PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
         const T *p = px + b * s_px, *mb = m + b * s_m, *hp = h_prev + b * s_h;                                 \
         T *a = acts + b * s_acts, *hn = h_new + b * s_new;                                                     \
         const T keep = mask ? mask[b] : (T)1;                                                                   \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T r = sigmoid_##SUFFIX(p[j] + mb[j]);                                                               \
             T z = sigmoid_##SUFFIX(p[H + j] + mb[H + j]);                                                       \
@@ -62,10 +74,12 @@ void gru_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t
                            const T *restrict grad_y, int64_t s_y, const T *restrict mask,                      \
                            T *restrict grad_h, int64_t s_g, T *restrict signals, int64_t s_sig,                \
                            T *restrict through, int64_t s_through) {                                           \
+    PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
         const T *a = acts + b * s_acts, *mn = m_n + b * s_m, *hp = h_prev + b * s_h, *gy = grad_y + b * s_y;  \
         T *g = grad_h + b * s_g, *sg = signals + b * s_sig, *th = through + b * s_through;                     \
         const T keep = mask ? mask[b] : (T)1;                                                                   \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T r = a[j], z = a[H + j], n = a[2 * H + j];                                                         \
             T gh = g[j] + gy[j];                                                                                \
@@ -90,10 +104,12 @@ void lstm_forward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, T *r
                            const T *restrict peepholes, const T *restrict s_prev, int64_t s_sp,                 \
                            const T *restrict h_prev, int64_t s_h, const T *restrict mask, T *restrict s_new,    \
                            int64_t s_s, T *restrict tanh_s, int64_t s_t, T *restrict h_new, int64_t s_new_h) {  \
+    PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
         T *ab = a + b * s_a, *sn = s_new + b * s_s, *ts = tanh_s + b * s_t, *hn = h_new + b * s_new_h;         \
         const T *sp = s_prev + b * s_sp, *hp = h_prev + b * s_h;                                               \
         const T keep = mask ? mask[b] : (T)1, k = sigmoid_candidate ? (T)1 : (T)2;                             \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T f = sigmoid_##SUFFIX(ab[j] + peepholes[j] * sp[j]);                                               \
             T g = sigmoid_##SUFFIX(ab[H + j] + peepholes[H + j] * sp[j]);                                       \
@@ -119,10 +135,12 @@ void lstm_backward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, con
                             const T *restrict tanh_s, int64_t s_t, const T *restrict grad_y, int64_t s_y,       \
                             const T *restrict mask, T *restrict grad_h, int64_t s_gh, T *restrict grad_s,       \
                             int64_t s_gs, T *restrict delta, int64_t s_d) {                                     \
+    PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
         const T *a = acts + b * s_acts, *sp = s_prev + b * s_sp, *ts = tanh_s + b * s_t, *gy = grad_y + b * s_y;\
         T *gh = grad_h + b * s_gh, *gs = grad_s + b * s_gs, *d = delta + b * s_d;                              \
         const T keep = mask ? mask[b] : (T)1, sigmoid = sigmoid_candidate ? (T)1 : (T)0;                       \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T f = a[j], g = a[H + j], i = a[2 * H + j], q = a[3 * H + j], t = ts[j];                            \
             T h = gh[j] + gy[j];                                                                                \
@@ -142,9 +160,9 @@ void lstm_backward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, con
 /* Mean and 1/sqrt(variance + eps) of K values (the variance over K, as layer normalisation). */              \
 static inline void moments_##SUFFIX(const T *restrict v, int64_t K, T eps, T *mean, T *inverse) {             \
     double sum = 0, squares = 0;                                                                                \
-    for (int64_t j = 0; j < K; j++) sum += v[j];                                                                \
+    VECTOR_SUM(sum) for (int64_t j = 0; j < K; j++) sum += v[j];                                                                \
     const T mu = (T)(sum / K);                                                                                  \
-    for (int64_t j = 0; j < K; j++) squares += (double)((v[j] - mu) * (v[j] - mu));                             \
+    VECTOR_SUM(squares) for (int64_t j = 0; j < K; j++) squares += (double)((v[j] - mu) * (v[j] - mu));                             \
     *mean = mu;                                                                                                 \
     *inverse = (T)(1.0 / sqrt(squares / K + eps));                                                              \
 }                                                                                                               \
@@ -159,6 +177,7 @@ void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *rest
         int64_t s_cp, const T *restrict mask, T *restrict acts, int64_t s_acts, T *restrict inv_h,              \
         T *restrict c, int64_t s_c, T *restrict mu_c, T *restrict inv_c, T *restrict tanh_l, int64_t s_l, T *restrict h_new, int64_t s_new) {                \
     const int64_t G = 4 * H;                                                                                    \
+    PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
         const T *p = px + b * s_px, *hp = h_prev + b * s_h, *cp = c_prev + b * s_cp;                           \
         T *nb = normal + b * s_n, *a = acts + b * s_acts, *cb = c + b * s_c, *tl = tanh_l + b * s_l;           \
@@ -167,11 +186,13 @@ void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *rest
         T mu, inv;                                                                                              \
         moments_##SUFFIX(nb, G, eps, &mu, &inv);                                                                \
         inv_h[b] = inv;                                                                                         \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < G; j++) {                                                                       \
             T n = (nb[j] - mu) * inv;                                                                           \
             nb[j] = n;                                                                                          \
             a[j] = p[j] + alpha_h[j] * n;                                                                       \
         }                                                                                                       \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T f = sigmoid_##SUFFIX(a[j]), g = sigmoid_##SUFFIX(a[H + j]);                                       \
             T i = tanh_##SUFFIX(a[2 * H + j]), q = sigmoid_##SUFFIX(a[3 * H + j]);                              \
@@ -180,6 +201,7 @@ void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *rest
         }                                                                                                       \
         moments_##SUFFIX(cb, H, eps, &mu, &inv);                                                                \
         mu_c[b] = mu; inv_c[b] = inv;                                                                           \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T t = tanh_##SUFFIX(alpha_c[j] * ((cb[j] - mu) * inv) + beta_c[j]);                                 \
             tl[j] = t;                                                                                          \
@@ -202,6 +224,7 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
         int64_t s_ga, T *restrict delta, int64_t s_d, T *restrict grad_l, int64_t s_gl, T *restrict grad_z,     \
         int64_t s_gz) {                                                                                         \
     const int64_t G = 4 * H;                                                                                    \
+    PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
         const T *a = acts + b * s_acts, *nb = normal + b * s_n, *cb = c + b * s_c, *cp = c_prev + b * s_cp;    \
         const T *tl = tanh_l + b * s_l, *gy = grad_y + b * s_y;                                                 \
@@ -210,6 +233,7 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
         T *d = delta + b * s_d, *gl = grad_l + b * s_gl, *gz = grad_z + b * s_gz;                               \
         const T keep = mask ? mask[b] : (T)1, mu = mu_c[b], inv = inv_c[b];                                     \
         double sum = 0, dot = 0; /* mean(∇m), mean(∇m m) over H, ∇m = α_c ∇l */                                 \
+        VECTOR_SUM(sum, dot)                                                                                      \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T g = gh[j] + gy[j], t = tl[j], q = a[3 * H + j];                                                   \
             gh[j] = g;                                                                                          \
@@ -221,6 +245,7 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
             dot += (double)(dm * ((cb[j] - mu) * inv));                                                         \
         }                                                                                                       \
         const T mean_dm = (T)(sum / H), mean_dot = (T)(dot / H);                                                \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T f = a[j], g = a[H + j], i = a[2 * H + j];                                                         \
             T m = (cb[j] - mu) * inv;                                                                           \
@@ -233,6 +258,7 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
         }                                                                                                       \
         const T inv_z = inv_h[b];                                                                               \
         sum = 0; dot = 0; /* mean(∇n), mean(∇n n) over 4H, ∇n = α_h ∇a */                                       \
+        VECTOR_SUM(sum, dot)                                                                                      \
         for (int64_t j = 0; j < G; j++) {                                                                       \
             T dj = d[j] * keep;                                                                                 \
             d[j] = dj;                                                                                          \
@@ -242,6 +268,7 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
             dot += (double)(dn * nb[j]);                                                                        \
         }                                                                                                       \
         const T mean_dn = (T)(sum / G), mean_dndot = (T)(dot / G);                                              \
+        VECTOR                                                                                                  \
         for (int64_t j = 0; j < G; j++)                                                                         \
             gz[j] = inv_z * (alpha_h[j] * d[j] - mean_dn - nb[j] * mean_dndot);                                 \
     }                                                                                                           \

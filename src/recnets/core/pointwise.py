@@ -36,6 +36,7 @@ SOURCE = Path(__file__).with_name("pointwise.c")
 # layer normalisation vectorise too; -march=native is why the CPU is part of the library's name
 FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros",
          "-fassociative-math")
+OPENMP = ("-fopenmp",)
 # the exported functions: "void NAME_##SUFFIX(arguments)" in the source (the macro's line continuations removed)
 PROTOTYPE = re.compile(r"^void (\w+)_##SUFFIX\(([^)]*)\)", re.MULTILINE)
 
@@ -52,11 +53,12 @@ def _cache_dir() -> Path:
 
 
 def _build(compiler: str) -> Path:
-    """The compiled library, built if this source, flags, compiler and CPU have none yet (atomically)."""
+    """The compiled library, built if this source, flags, compiler and CPU have none yet (atomically); with
+    OpenMP where the compiler has it (the library then shares torch's OpenMP runtime, which is loaded first)."""
     from recnets.machine import cpu_model
 
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, version, cpu_model(), platform.machine()])
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, *OPENMP, version, cpu_model(), platform.machine()])
                          .encode()).hexdigest()[:16]
     target = _cache_dir() / f"pointwise-{key}.so"
     if target.exists():
@@ -65,8 +67,9 @@ def _build(compiler: str) -> Path:
     handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(handle)
     try:
-        subprocess.run([compiler, *FLAGS, "-o", temporary, str(SOURCE), "-lm"], capture_output=True, text=True,
-                       check=True)
+        command = [compiler, *FLAGS, "-o", temporary, str(SOURCE), "-lm"]
+        if subprocess.run([*command, *OPENMP], capture_output=True, text=True).returncode != 0:
+            subprocess.run(command, capture_output=True, text=True, check=True)  # no OpenMP: one thread
         os.replace(temporary, target)  # another process building the same library at once is harmless
     finally:
         if os.path.exists(temporary):
