@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from recnets.cells._init import check_sizes, uniform_parameter
 from recnets.cells.lstm import LSTMState
-from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
+from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt
 from recnets.core.bptt_layer_norm_lstm import layer_norm_lstm_sequence
 from recnets.core.cell import Cell
 
@@ -106,12 +106,12 @@ class LayerNormLSTMCell(Cell):
 
 def _bptt_run(cell: LayerNormLSTMCell, xs: Tensor, state: LSTMState,
               lengths: Tensor | None) -> tuple[Tensor, LSTMState]:
-    """The whole recurrence as one autograd Function (``recnets.core.bptt_layer_norm_lstm``), projection
-    (with its normalisation) hoisted."""
-    px = time_major_projection(cell, xs)  # (T, B, 4H)
+    """The whole recurrence as one autograd Function (``recnets.core.bptt_layer_norm_lstm``), the input product
+    hoisted and its normalisation done in the kernel, step by step."""
+    ux = nn.functional.linear(xs.transpose(0, 1), cell.U).contiguous()  # (T, B, 4H): U x(t)
     masks = float_step_masks(lengths, xs.shape[1], xs.dtype)  # (T, B, 1) or None
-    ys, h, c = layer_norm_lstm_sequence(px, cell.W, cell.alpha_h, cell.alpha_c, cell.beta_c, state.h, state.c,
-                                        masks, eps=cell.eps)
+    ys, h, c = layer_norm_lstm_sequence(ux, cell.W, cell.alpha_x, cell.b, cell.alpha_h, cell.alpha_c, cell.beta_c,
+                                        state.h, state.c, masks, eps=cell.eps)
     return ys.transpose(0, 1), LSTMState(h, c)
 
 

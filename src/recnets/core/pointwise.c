@@ -40,18 +40,18 @@ static inline double exp_double(double x) { return exp(x); }
 #define VECTOR_SUM(...) PRAGMA(omp simd reduction(+:__VA_ARGS__))
 
 #define DEFINE_STEPS(T, SUFFIX, EXP)                                                                            \
-static inline T sigmoid_##SUFFIX(T x) { return (T)1 / ((T)1 + EXP(-x)); }                                    \
-static inline T tanh_##SUFFIX(T x) { return (T)2 / ((T)1 + EXP((T)-2 * x)) - (T)1; }                         \
+static inline T sigmoid_##SUFFIX(T x) { return (T)1 / ((T)1 + EXP(-x)); }                                       \
+static inline T tanh_##SUFFIX(T x) { return (T)2 / ((T)1 + EXP((T)-2 * x)) - (T)1; }                            \
                                                                                                                 \
-/* torch's GRU, one forward step: px, m = W h(t-1) + b_W (B, 3H) blocks (r, z, n) -> acts (r, z, n), h (B, H) \
+/* torch's GRU, one forward step: px, m = W h(t-1) + b_W (B, 3H) blocks (r, z, n) -> acts (r, z, n), h (B, H)   \
    r = σ(px_r + m_r); z = σ(px_z + m_z); n = tanh(px_n + r m_n); h = n + z (h(t-1) - n) */                      \
-void gru_forward_##SUFFIX(int64_t B, int64_t H, const T *restrict px, int64_t s_px, const T *restrict m,       \
-                          int64_t s_m, const T *restrict h_prev, int64_t s_h, const T *restrict mask,         \
-                          T *restrict acts, int64_t s_acts, T *restrict h_new, int64_t s_new) {               \
+void gru_forward_##SUFFIX(int64_t B, int64_t H, const T *restrict px, int64_t s_px, const T *restrict m,        \
+                          int64_t s_m, const T *restrict h_prev, int64_t s_h, const T *restrict mask,           \
+                          T *restrict acts, int64_t s_acts, T *restrict h_new, int64_t s_new) {                 \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *p = px + b * s_px, *mb = m + b * s_m, *hp = h_prev + b * s_h;                                 \
-        T *a = acts + b * s_acts, *hn = h_new + b * s_new;                                                     \
+        const T *p = px + b * s_px, *mb = m + b * s_m, *hp = h_prev + b * s_h;                                  \
+        T *a = acts + b * s_acts, *hn = h_new + b * s_new;                                                      \
         const T keep = mask ? mask[b] : (T)1;                                                                   \
         VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
@@ -65,19 +65,19 @@ void gru_forward_##SUFFIX(int64_t B, int64_t H, const T *restrict px, int64_t s_
     }                                                                                                           \
 }                                                                                                               \
                                                                                                                 \
-/* torch's GRU, one backward step. In: acts (r, z, n), m_n = (W h(t-1) + b_W)_n, h(t-1), ∇y(t); grad_h (B, H) \
-   is ∇h(t) from step t+1 and becomes ∇h(t) + ∇y(t). Out: signals (B, 4H) = [r ∇a_n | ∇a_r, ∇a_z, ∇a_n]      \
-   (zero where masked) and through = ∇h ⊙ z, to which the caller adds ∇m Wᵀ:                                  \
-   ∇a_n = ∇h (1 - z)(1 - n²); ∇a_z = ∇h (h(t-1) - n) z(1 - z); ∇a_r = ∇a_n m_n r(1 - r). */                    \
-void gru_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,                       \
-                           const T *restrict m_n, int64_t s_m, const T *restrict h_prev, int64_t s_h,          \
-                           const T *restrict grad_y, int64_t s_y, const T *restrict mask,                      \
-                           T *restrict grad_h, int64_t s_g, T *restrict signals, int64_t s_sig,                \
-                           T *restrict through, int64_t s_through) {                                           \
+/* torch's GRU, one backward step. In: acts (r, z, n), m_n = (W h(t-1) + b_W)_n, h(t-1), ∇y(t); grad_h (B, H)   \
+   is ∇h(t) from step t+1 and becomes ∇h(t) + ∇y(t). Out: signals (B, 4H) = [r ∇a_n | ∇a_r, ∇a_z, ∇a_n]         \
+   (zero where masked) and through = ∇h ⊙ z, to which the caller adds ∇m Wᵀ:                                    \
+   ∇a_n = ∇h (1 - z)(1 - n²); ∇a_z = ∇h (h(t-1) - n) z(1 - z); ∇a_r = ∇a_n m_n r(1 - r). */                     \
+void gru_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,                        \
+                           const T *restrict m_n, int64_t s_m, const T *restrict h_prev, int64_t s_h,           \
+                           const T *restrict grad_y, int64_t s_y, const T *restrict mask,                       \
+                           T *restrict grad_h, int64_t s_g, T *restrict signals, int64_t s_sig,                 \
+                           T *restrict through, int64_t s_through) {                                            \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *a = acts + b * s_acts, *mn = m_n + b * s_m, *hp = h_prev + b * s_h, *gy = grad_y + b * s_y;  \
-        T *g = grad_h + b * s_g, *sg = signals + b * s_sig, *th = through + b * s_through;                     \
+        const T *a = acts + b * s_acts, *mn = m_n + b * s_m, *hp = h_prev + b * s_h, *gy = grad_y + b * s_y;    \
+        T *g = grad_h + b * s_g, *sg = signals + b * s_sig, *th = through + b * s_through;                      \
         const T keep = mask ? mask[b] : (T)1;                                                                   \
         VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
@@ -94,11 +94,11 @@ void gru_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t
     }                                                                                                           \
 }                                                                                                               \
                                                                                                                 \
-/* The book's LSTM, one forward step (blocks f, g, unit, q of 4H; eqs. 10.40-10.44): a holds px + W h(t-1)     \
-   (B, 4H) and is overwritten by the gates f, g = σ(a_f + p_f s(t-1)), σ(a_g + p_g s(t-1)), i = φ(a_unit),     \
-   q = σ(a_q + p_o s(t)); s = f s(t-1) + g i; h = tanh(s) q. peepholes (3, H), zeros for none (a NULL test    \
-   in the loop would keep it from vectorising); φ = σ when sigmoid_candidate, else tanh, both as             \
-   k / (1 + exp(-k x)) - (k - 1) with k = 1 or 2. Out: s and h (carried where masked), tanh(s) of the         \
+/* The book's LSTM, one forward step (blocks f, g, unit, q of 4H; eqs. 10.40-10.44): a holds px + W h(t-1)      \
+   (B, 4H) and is overwritten by the gates f, g = σ(a_f + p_f s(t-1)), σ(a_g + p_g s(t-1)), i = φ(a_unit),      \
+   q = σ(a_q + p_o s(t)); s = f s(t-1) + g i; h = tanh(s) q. peepholes (3, H), zeros for none (a NULL test      \
+   in the loop would keep it from vectorising); φ = σ when sigmoid_candidate, else tanh, both as                \
+   k / (1 + exp(-k x)) - (k - 1) with k = 1 or 2. Out: s and h (carried where masked), tanh(s) of the           \
    unmasked s. */                                                                                               \
 void lstm_forward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, T *restrict a, int64_t s_a,         \
                            const T *restrict peepholes, const T *restrict s_prev, int64_t s_sp,                 \
@@ -106,9 +106,9 @@ void lstm_forward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, T *r
                            int64_t s_s, T *restrict tanh_s, int64_t s_t, T *restrict h_new, int64_t s_new_h) {  \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        T *ab = a + b * s_a, *sn = s_new + b * s_s, *ts = tanh_s + b * s_t, *hn = h_new + b * s_new_h;         \
-        const T *sp = s_prev + b * s_sp, *hp = h_prev + b * s_h;                                               \
-        const T keep = mask ? mask[b] : (T)1, k = sigmoid_candidate ? (T)1 : (T)2;                             \
+        T *ab = a + b * s_a, *sn = s_new + b * s_s, *ts = tanh_s + b * s_t, *hn = h_new + b * s_new_h;          \
+        const T *sp = s_prev + b * s_sp, *hp = h_prev + b * s_h;                                                \
+        const T keep = mask ? mask[b] : (T)1, k = sigmoid_candidate ? (T)1 : (T)2;                              \
         VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T f = sigmoid_##SUFFIX(ab[j] + peepholes[j] * sp[j]);                                               \
@@ -125,21 +125,21 @@ void lstm_forward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, T *r
     }                                                                                                           \
 }                                                                                                               \
                                                                                                                 \
-/* The book's LSTM, one backward step. grad_h: ∇h(t) from step t+1, becomes ∇h(t) + ∇y(t); grad_s: ∇s(t)     \
-   from step t+1, becomes ∇s(t-1) (kept where masked); peepholes (3, H), zeros for none. Out: delta = ∇a      \
+/* The book's LSTM, one backward step. grad_h: ∇h(t) from step t+1, becomes ∇h(t) + ∇y(t); grad_s: ∇s(t)        \
+   from step t+1, becomes ∇s(t-1) (kept where masked); peepholes (3, H), zeros for none. Out: delta = ∇a        \
    (B, 4H), zero where masked:                                                                                  \
-   ∇a_q = ∇h tanh(s) q(1-q); ∇s += ∇h q (1 - tanh²(s)) + p_o ∇a_q; ∇a_f = ∇s s(t-1) f(1-f);                    \
-   ∇a_g = ∇s i g(1-g); ∇a_unit = ∇s g φ'; ∇s(t-1) = ∇s f + p_f ∇a_f + p_g ∇a_g. */                               \
+   ∇a_q = ∇h tanh(s) q(1-q); ∇s += ∇h q (1 - tanh²(s)) + p_o ∇a_q; ∇a_f = ∇s s(t-1) f(1-f);                     \
+   ∇a_g = ∇s i g(1-g); ∇a_unit = ∇s g φ'; ∇s(t-1) = ∇s f + p_f ∇a_f + p_g ∇a_g. */                              \
 void lstm_backward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, const T *restrict acts,            \
-                            int64_t s_acts, const T *restrict peepholes, const T *restrict s_prev, int64_t s_sp,\
+                            int64_t s_acts, const T *restrict peepholes, const T *restrict s_prev, int64_t s_sp, \
                             const T *restrict tanh_s, int64_t s_t, const T *restrict grad_y, int64_t s_y,       \
                             const T *restrict mask, T *restrict grad_h, int64_t s_gh, T *restrict grad_s,       \
                             int64_t s_gs, T *restrict delta, int64_t s_d) {                                     \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *a = acts + b * s_acts, *sp = s_prev + b * s_sp, *ts = tanh_s + b * s_t, *gy = grad_y + b * s_y;\
-        T *gh = grad_h + b * s_gh, *gs = grad_s + b * s_gs, *d = delta + b * s_d;                              \
-        const T keep = mask ? mask[b] : (T)1, sigmoid = sigmoid_candidate ? (T)1 : (T)0;                       \
+        const T *a = acts + b * s_acts, *sp = s_prev + b * s_sp, *ts = tanh_s + b * s_t, *gy = grad_y + b * s_y; \
+        T *gh = grad_h + b * s_gh, *gs = grad_s + b * s_gs, *d = delta + b * s_d;                               \
+        const T keep = mask ? mask[b] : (T)1, sigmoid = sigmoid_candidate ? (T)1 : (T)0;                        \
         VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T f = a[j], g = a[H + j], i = a[2 * H + j], q = a[3 * H + j], t = ts[j];                            \
@@ -157,40 +157,45 @@ void lstm_backward_##SUFFIX(int64_t B, int64_t H, int64_t sigmoid_candidate, con
     }                                                                                                           \
 }                                                                                                               \
                                                                                                                 \
-/* Mean and 1/sqrt(variance + eps) of K values (the variance over K, as layer normalisation). */              \
-static inline void moments_##SUFFIX(const T *restrict v, int64_t K, T eps, T *mean, T *inverse) {             \
+/* Mean and 1/sqrt(variance + eps) of K values (the variance over K, as layer normalisation). */                \
+static inline void moments_##SUFFIX(const T *restrict v, int64_t K, T eps, T *mean, T *inverse) {               \
     double sum = 0, squares = 0;                                                                                \
-    VECTOR_SUM(sum) for (int64_t j = 0; j < K; j++) sum += v[j];                                                                \
+    VECTOR_SUM(sum) for (int64_t j = 0; j < K; j++) sum += v[j];                                                \
     const T mu = (T)(sum / K);                                                                                  \
-    VECTOR_SUM(squares) for (int64_t j = 0; j < K; j++) squares += (double)((v[j] - mu) * (v[j] - mu));                             \
+    VECTOR_SUM(squares) for (int64_t j = 0; j < K; j++) squares += (double)((v[j] - mu) * (v[j] - mu));         \
     *mean = mu;                                                                                                 \
     *inverse = (T)(1.0 / sqrt(squares / K + eps));                                                              \
 }                                                                                                               \
                                                                                                                 \
-/* The layer-normalised LSTM, one forward step (blocks f, g, i, q of 4H): normal holds z = W h(t-1) (B, 4H)  \
-   and is overwritten by n = (z - μ)/σ; a = px + α_h n; f, g, q = σ(a); i = tanh(a_i); c = f c(t-1) + g i;      \
-   l = α_c (c - μ_c)/σ_c + β_c; h = q tanh(l). Out: acts (f, g, i, q), inv_h = 1/σ, c (carried where masked),   \
-   mu_c, inv_c (of the unmasked c), tanh(l), h (carried where masked). */                                       \
-void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *restrict px, int64_t s_px,         \
-        T *restrict normal, int64_t s_n, const T *restrict alpha_h, const T *restrict alpha_c,                 \
+/* The layer-normalised LSTM, one forward step (blocks f, g, i, q of 4H). ux = U x(t) (B, 4H) is normalised     \
+   here: n_x = (ux - μ_x)/σ_x; normal holds z = W h(t-1) (B, 4H) and is overwritten by n = (z - μ)/σ;           \
+   a = (α_x n_x + b) + α_h n; f, g, q = σ(a); i = tanh(a_i); c = f c(t-1) + g i; l = α_c (c - μ_c)/σ_c + β_c;   \
+   h = q tanh(l). Out: mu_x, inv_x, inv_h = 1/σ, acts (f, g, i, q), c (carried where masked), mu_c, inv_c (of   \
+   the unmasked c), tanh(l), h (carried where masked). */                                                       \
+void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *restrict ux, int64_t s_ux,          \
+        const T *restrict alpha_x, const T *restrict bias, T *restrict mu_x, T *restrict inv_x,                 \
+        T *restrict normal, int64_t s_n, const T *restrict alpha_h, const T *restrict alpha_c,                  \
         const T *restrict beta_c, const T *restrict h_prev, int64_t s_h, const T *restrict c_prev,              \
         int64_t s_cp, const T *restrict mask, T *restrict acts, int64_t s_acts, T *restrict inv_h,              \
-        T *restrict c, int64_t s_c, T *restrict mu_c, T *restrict inv_c, T *restrict tanh_l, int64_t s_l, T *restrict h_new, int64_t s_new) {                \
+        T *restrict c, int64_t s_c, T *restrict mu_c, T *restrict inv_c, T *restrict tanh_l, int64_t s_l,       \
+        T *restrict h_new, int64_t s_new) {                                                                     \
     const int64_t G = 4 * H;                                                                                    \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *p = px + b * s_px, *hp = h_prev + b * s_h, *cp = c_prev + b * s_cp;                           \
-        T *nb = normal + b * s_n, *a = acts + b * s_acts, *cb = c + b * s_c, *tl = tanh_l + b * s_l;           \
+        const T *u = ux + b * s_ux, *hp = h_prev + b * s_h, *cp = c_prev + b * s_cp;                            \
+        T *nb = normal + b * s_n, *a = acts + b * s_acts, *cb = c + b * s_c, *tl = tanh_l + b * s_l;            \
         T *hn = h_new + b * s_new;                                                                              \
         const T keep = mask ? mask[b] : (T)1;                                                                   \
-        T mu, inv;                                                                                              \
+        T mu, inv, mean_x, inverse_x;                                                                           \
+        moments_##SUFFIX(u, G, eps, &mean_x, &inverse_x);                                                       \
+        mu_x[b] = mean_x; inv_x[b] = inverse_x;                                                                 \
         moments_##SUFFIX(nb, G, eps, &mu, &inv);                                                                \
         inv_h[b] = inv;                                                                                         \
         VECTOR                                                                                                  \
         for (int64_t j = 0; j < G; j++) {                                                                       \
             T n = (nb[j] - mu) * inv;                                                                           \
             nb[j] = n;                                                                                          \
-            a[j] = p[j] + alpha_h[j] * n;                                                                       \
+            a[j] = (alpha_x[j] * ((u[j] - mean_x) * inverse_x) + bias[j]) + alpha_h[j] * n;                     \
         }                                                                                                       \
         VECTOR                                                                                                  \
         for (int64_t j = 0; j < H; j++) {                                                                       \
@@ -211,29 +216,34 @@ void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *rest
     }                                                                                                           \
 }                                                                                                               \
                                                                                                                 \
-/* The layer-normalised LSTM, one backward step. grad_h: ∇h(t) from step t+1, becomes ∇h(t) + ∇y(t);       \
-   grad_c: ∇c(t) from step t+1, becomes ∇c(t-1) (kept where masked); grad_alpha_rows += ∇a ⊙ n.              \
-   Out: delta = ∇a (B, 4H), grad_l = ∇l (B, H) (both zero where masked) and grad_z = LN'(α_h ∇a) (B, 4H),     \
-   from which the caller takes ∇h(t-1) = ∇z W. LN'(∇n) = (1/σ)(∇n - mean ∇n - n mean(∇n n)). */               \
-void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,         \
-        const T *restrict normal, int64_t s_n, const T *restrict inv_h, const T *restrict c, int64_t s_c,      \
-        const T *restrict c_prev, int64_t s_cp, const T *restrict mu_c, const T *restrict inv_c,               \
+/* The layer-normalised LSTM, one backward step. grad_h: ∇h(t) from step t+1, becomes ∇h(t) + ∇y(t);            \
+   grad_c: ∇c(t) from step t+1, becomes ∇c(t-1) (kept where masked). Out: grad_z = LN'_h(α_h ∇a) and            \
+   grad_ux = LN'_x(α_x ∇a) (B, 4H), from which the caller takes ∇h(t-1) = ∇z W and, after the loop, ∇U and ∇x;  \
+   the parameters' gradients summed over steps per row: grad_rows (5, B, 4H) += ∇a ⊙ n_x, ∇a, ∇a ⊙ n, then      \
+   ∇l ⊙ m, ∇l (these two in the first H of a row), where LN'(∇n) = (1/σ)(∇n - mean ∇n - n mean(∇n n)) and       \
+   m = (c - μ_c)/σ_c; nothing is added where masked.                                                            \
+   scratch (B, 5H): ∇a (4H) and ∇l (H) of the step. */                                                          \
+void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,            \
+        const T *restrict normal, int64_t s_n, const T *restrict inv_h, const T *restrict ux, int64_t s_ux,     \
+        const T *restrict mu_x, const T *restrict inv_x, const T *restrict c, int64_t s_c,                      \
+        const T *restrict c_prev, int64_t s_cp, const T *restrict mu_c, const T *restrict inv_c,                \
         const T *restrict tanh_l, int64_t s_l, const T *restrict grad_y, int64_t s_y,                           \
-        const T *restrict alpha_h, const T *restrict alpha_c, const T *restrict mask,                           \
-        T *restrict grad_h, int64_t s_gh, T *restrict grad_c, int64_t s_gc, T *restrict grad_alpha_rows,        \
-        int64_t s_ga, T *restrict delta, int64_t s_d, T *restrict grad_l, int64_t s_gl, T *restrict grad_z,     \
-        int64_t s_gz) {                                                                                         \
+        const T *restrict alpha_x, const T *restrict alpha_h, const T *restrict alpha_c,                        \
+        const T *restrict mask, T *restrict grad_h, int64_t s_gh, T *restrict grad_c, int64_t s_gc,             \
+        T *restrict scratch, T *restrict grad_rows, T *restrict grad_z, int64_t s_gz, T *restrict grad_ux,      \
+        int64_t s_gu) {                                                                                         \
     const int64_t G = 4 * H;                                                                                    \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *a = acts + b * s_acts, *nb = normal + b * s_n, *cb = c + b * s_c, *cp = c_prev + b * s_cp;    \
-        const T *tl = tanh_l + b * s_l, *gy = grad_y + b * s_y;                                                 \
-        T *gh = grad_h + b * s_gh, *gc = grad_c + b * s_gc, *ga = grad_alpha_rows ? grad_alpha_rows + b * s_ga \
-                                                                                   : NULL;                      \
-        T *d = delta + b * s_d, *gl = grad_l + b * s_gl, *gz = grad_z + b * s_gz;                               \
+        const T *a = acts + b * s_acts, *nb = normal + b * s_n, *u = ux + b * s_ux, *cb = c + b * s_c;          \
+        const T *cp = c_prev + b * s_cp, *tl = tanh_l + b * s_l, *gy = grad_y + b * s_y;                        \
+        T *gh = grad_h + b * s_gh, *gc = grad_c + b * s_gc, *d = scratch + b * 5 * H, *gl = d + G;              \
+        T *g_alpha_x = grad_rows + b * G, *g_bias = g_alpha_x + B * G, *g_alpha_h = g_bias + B * G;             \
+        T *g_alpha_c = g_alpha_h + B * G, *g_beta_c = g_alpha_c + B * G; /* the first H of their rows */        \
+        T *gz = grad_z + b * s_gz, *gu = grad_ux + b * s_gu;                                                    \
         const T keep = mask ? mask[b] : (T)1, mu = mu_c[b], inv = inv_c[b];                                     \
         double sum = 0, dot = 0; /* mean(∇m), mean(∇m m) over H, ∇m = α_c ∇l */                                 \
-        VECTOR_SUM(sum, dot)                                                                                      \
+        VECTOR_SUM(sum, dot)                                                                                    \
         for (int64_t j = 0; j < H; j++) {                                                                       \
             T g = gh[j] + gy[j], t = tl[j], q = a[3 * H + j];                                                   \
             gh[j] = g;                                                                                          \
@@ -254,25 +264,35 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
             d[H + j] = (g - g * g) * dc * i;                                                                    \
             d[2 * H + j] = ((T)1 - i * i) * dc * g;                                                             \
             gc[j] = gc[j] + keep * (dc * f - gc[j]);                                                            \
-            gl[j] *= keep;                                                                                      \
+            T l = gl[j] * keep;                                                                                 \
+            g_alpha_c[j] += l * m;                                                                              \
+            g_beta_c[j] += l;                                                                                   \
         }                                                                                                       \
-        const T inv_z = inv_h[b];                                                                               \
+        const T mean_x = mu_x[b], inverse_x = inv_x[b];                                                         \
+        double sum_x = 0, dot_x = 0; /* mean(∇n_x), mean(∇n_x n_x) over 4H, ∇n_x = α_x ∇a */                    \
         sum = 0; dot = 0; /* mean(∇n), mean(∇n n) over 4H, ∇n = α_h ∇a */                                       \
-        VECTOR_SUM(sum, dot)                                                                                      \
+        VECTOR_SUM(sum, dot, sum_x, dot_x)                                                                      \
         for (int64_t j = 0; j < G; j++) {                                                                       \
-            T dj = d[j] * keep;                                                                                 \
+            T dj = d[j] * keep, nx = (u[j] - mean_x) * inverse_x;                                               \
             d[j] = dj;                                                                                          \
-            if (ga) ga[j] += dj * nb[j];                                                                        \
-            T dn = alpha_h[j] * dj;                                                                             \
+            g_alpha_x[j] += dj * nx;                                                                            \
+            g_bias[j] += dj;                                                                                    \
+            g_alpha_h[j] += dj * nb[j];                                                                         \
+            T dn = alpha_h[j] * dj, dx = alpha_x[j] * dj;                                                       \
             sum += dn;                                                                                          \
             dot += (double)(dn * nb[j]);                                                                        \
+            sum_x += dx;                                                                                        \
+            dot_x += (double)(dx * nx);                                                                         \
         }                                                                                                       \
-        const T mean_dn = (T)(sum / G), mean_dndot = (T)(dot / G);                                              \
+        const T mean_dn = (T)(sum / G), mean_dndot = (T)(dot / G), inv_z = inv_h[b];                            \
+        const T mean_dx = (T)(sum_x / G), mean_dxdot = (T)(dot_x / G);                                          \
         VECTOR                                                                                                  \
-        for (int64_t j = 0; j < G; j++)                                                                         \
+        for (int64_t j = 0; j < G; j++) {                                                                       \
             gz[j] = inv_z * (alpha_h[j] * d[j] - mean_dn - nb[j] * mean_dndot);                                 \
+            gu[j] = inverse_x * (alpha_x[j] * d[j] - mean_dx - ((u[j] - mean_x) * inverse_x) * mean_dxdot);     \
+        }                                                                                                       \
     }                                                                                                           \
-}
+}                                                                                                               \
 
 DEFINE_STEPS(float, float, exp_float)
 DEFINE_STEPS(double, double, exp_double)
