@@ -11,6 +11,7 @@ from conftest import assert_exact, assert_relative, ragged_lengths
 from recnets.cells import BookGRUCell, BookLSTMCell, ClockworkCell, GRUCell, LeakyCell, make_cell
 from recnets.core import tree_leaves, tree_map, unroll
 from recnets.core.bptt_kernels import bptt_kernel_for
+from recnets.core.pointwise import pointwise_library
 
 B, T, D, H = 5, 7, 3, 4
 
@@ -123,11 +124,13 @@ def made_by_a_kernel(tensor):
 
 def test_auto_picks_the_bptt_kernel_and_the_eager_loop_otherwise():
     """auto: the BPTT kernel for a covered custom cell; the eager loop with feedback; torch's fused kernel stays
-    first for the standard cells (the torch-compatible GRU runs the BPTT kernel only when asked)."""
+    first for the standard cells, but for the torch-compatible GRU on CPU where its steps run in C."""
     assert bptt_kernel_for(make_cell("lstm", D, H)) is None
     assert bptt_kernel_for(make_cell("elman", D, H)) is None
     assert bptt_kernel_for(make_cell("deep-transition", D, H)) is None
-    assert bptt_kernel_for(make_cell("gru", D, H)).over_fused_on == ()
+    in_c = ("cpu",) if pointwise_library() is not None else ()
+    assert bptt_kernel_for(make_cell("gru", D, H)).over_fused_on == in_c
+    assert bptt_kernel_for(make_cell("gru", D, H, dtype=torch.bfloat16)).over_fused_on == ()
     xs = torch.randn(B, T, D)
     for name in ("book-lstm-peephole", "book-gru", "leaky", "clockwork"):
         cell = make_cell(name, D, H)
@@ -136,7 +139,8 @@ def test_auto_picks_the_bptt_kernel_and_the_eager_loop_otherwise():
         assert not made_by_a_kernel(unroll(cell, xs, feedback=lambda y, t: xs[:, t + 1])[0]), name
     gru = make_cell("gru", D, H)
     assert made_by_a_kernel(unroll(gru, xs, backend="bptt")[0])
-    assert not made_by_a_kernel(unroll(gru, xs)[0])
+    assert made_by_a_kernel(unroll(gru, xs)[0]) == bool(in_c)
+    assert not made_by_a_kernel(unroll(gru, xs, backend="fused")[0])
 
 
 def test_bptt_backend_refuses_what_it_cannot_run():

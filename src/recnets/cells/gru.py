@@ -14,6 +14,7 @@ from recnets.core.bptt_gru import torch_gru_sequence
 from recnets.core.bptt_kernels import BPTTKernel, float_step_masks, register_bptt, time_major_projection
 from recnets.core.cell import Cell
 from recnets.core.fused import call_quietly, register_fused
+from recnets.core.pointwise import pointwise_library
 from recnets.core.state import Hidden
 
 __all__ = ["GRUCell"]
@@ -82,6 +83,13 @@ def _bptt_run(cell: GRUCell, xs: Tensor, state: Hidden, lengths: Tensor | None) 
     return ys.transpose(0, 1), Hidden(h)
 
 
-# ``backend="bptt"`` asks for it; ``auto`` keeps torch's fused GRU (cuDNN on GPU; on CPU the kernel trains about
-# 1.2x faster than torch's loop at H=256 and 1.4x at H=1024 in benchmarks/bench_cells.py, under a loaded machine).
-register_bptt(GRUCell, lambda cell: BPTTKernel(_bptt_run))
+def _choose_bptt(cell: GRUCell) -> BPTTKernel:
+    """The BPTT kernel; ``auto`` prefers it to torch's GRU on CPU where its steps run in C (``pointwise.c``):
+    there it was faster at every size measured, training 0.27-0.74x and inference 0.66-0.92x torch's time
+    (B 8-64, H 32-512, T 50, one thread) and 0.60-0.74x / 0.72-0.90x at B = 32, H = 256-1024
+    (benchmarks/bench_cells.py). On CUDA, in other dtypes or without the C steps, torch's kernel (cuDNN on GPU)."""
+    in_c = cell.W.dtype in (torch.float32, torch.float64) and pointwise_library() is not None
+    return BPTTKernel(_bptt_run, over_fused_on=("cpu",) if in_c else ())
+
+
+register_bptt(GRUCell, _choose_bptt)
