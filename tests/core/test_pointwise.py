@@ -6,6 +6,7 @@ built once into its cache and reused; a failing compiler falls back to torch ops
 from __future__ import annotations
 
 import shutil
+import tempfile
 
 import pytest
 import torch
@@ -132,3 +133,16 @@ def test_other_dtypes_and_devices_use_torch_ops():
     assert uses_pointwise(torch.zeros(2, dtype=torch.bfloat16)) is None
     assert uses_pointwise(torch.zeros(2), torch.zeros(2, dtype=torch.float64)) is None
     assert uses_pointwise(torch.zeros(2, device="meta")) is None
+
+
+@NEEDS_COMPILER
+def test_a_cache_folder_that_cannot_be_made_falls_back_to_the_temporary_folder(fresh_library, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    fresh_library.setenv("XDG_CACHE_HOME", str(blocker / "cache"))  # under a file: no folder can be made
+    fresh_library.setenv("RECNETS_POINTWISE", "1")
+    fresh_library.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    assert pointwise_library() is not None
+    built = list((tmp_path / "temporary").glob("recnets-*/pointwise-*.so"))
+    assert len(built) == 1

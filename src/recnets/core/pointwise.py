@@ -63,8 +63,15 @@ def _build(compiler: str) -> Path:
     target = _cache_dir() / f"pointwise-{key}.so"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    except OSError:  # a read-only home: the system's temporary folder
+        target = Path(tempfile.gettempdir()) / f"recnets-{os.getuid()}" / target.name
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(handle)
     try:
         command = [compiler, *FLAGS, "-o", temporary, str(SOURCE), "-lm"]
