@@ -15,8 +15,9 @@ Function whose backward is the chapter's BPTT, each weight gradient one product 
 
 for training (forward + backward of ``ys.sum()``) and inference (``torch.inference_mode`` forward), B=32,
 T=100, D=128 by default. Every candidate of one hidden size and mode runs once per round, rounds interleaved
-in a rotating order after one warm-up call each; medians of the rounds. There is no compilation: the one-time
-preparation is the warm-up call, and a new T or new lengths cost nothing extra. Each thread count runs in a
+in a rotating order after one warm-up call each; medians of the rounds. The one-time preparation is the warm-up
+call (and, on a machine's first run, about a second to compile the kernels' C steps, ``recnets.core.pointwise``);
+a new T, new lengths or a new batch size cost nothing extra. Each thread count runs in a
 fresh process. The load average (``uptime``) is printed with the table: on a loaded machine read the ratios,
 not the milliseconds. Each worker first calls :func:`recnets.machine.keep_freed_memory` (as the ``recnets``
 command does), so that neither side pays page faults for buffers freed by the previous call; ``--default-malloc``
