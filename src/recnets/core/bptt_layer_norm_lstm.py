@@ -107,14 +107,15 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
     def forward(ctx, ux, W, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0, masks, eps):
         steps, batch, gates = ux.shape
         H = gates // 4
-        acts = torch.empty_like(ux)  # (T, B, 4H): f, g, i, q after their nonlinearities
+        steps_in_c = uses_pointwise(ux, W, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0)
+        # (T, B, 4H): f, g, i, q after their nonlinearities; in C only the step's, (B, 4H): the backward recomputes
+        acts = torch.empty_like(ux) if steps_in_c is None else ux.new_empty(batch, gates)
         normals = torch.empty_like(ux)  # (T, B, 4H): z(t) = W h(t-1), normalised in place into n(t)
         cells = ux.new_empty(steps, batch, H)  # c(t)
         tanh_l = ux.new_empty(steps, batch, H)  # tanh(l(t)), l(t) = α_c m(t) + β_c
         hs = ux.new_empty(steps, batch, H)  # h(t), the carried state
         moments = ux.new_empty(5, steps, batch)  # 1/σ of z(t); μ and 1/σ of c(t); μ and 1/σ of ux(t)
         product = recurrent_product(W, batch, H)  # h -> h Wᵀ
-        steps_in_c = uses_pointwise(ux, W, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0)
         if steps_in_c is not None:
             _forward_in_c(steps_in_c["layer_norm_lstm_forward"], product, ux, alpha_x, b, alpha_h, alpha_c, beta_c,
                           h0, c0, masks, eps, normals, acts, cells, tanh_l, hs, moments)
@@ -135,15 +136,15 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
             ctx.saved_tensors)
         need = ctx.needs_input_grad
         H = h0.shape[1]
-        grad_z = torch.empty_like(acts)  # (T, B, 4H): ∇z(t), z = W h(t-1)
+        grad_z = torch.empty_like(normals)  # (T, B, 4H): ∇z(t), z = W h(t-1)
         product = recurrent_product(W.t(), h0.shape[0], H)  # ∇z -> Wᵀ ∇z
         grad_hs = output_gradient(grad_ys, masks)
-        steps_in_c = uses_pointwise(acts, W, alpha_x, alpha_h, alpha_c, h0, c0) if ctx.in_c else None
+        steps_in_c = uses_pointwise(ux, W, alpha_x, b, alpha_h, alpha_c, h0, c0) if ctx.in_c else None
         if steps_in_c is not None:
-            grad_ux = torch.empty_like(acts)  # (T, B, 4H)
-            grad_rows = acts.new_zeros(5, *acts.shape[1:])  # per row, summed over steps: ∇α_x, ∇b, ∇α_h, ∇α_c, ∇β_c
-            grad_h, grad_c = _backward_in_c(steps_in_c["layer_norm_lstm_backward"], product, ux, alpha_x, alpha_h,
-                                            alpha_c, h0, c0, masks, acts, normals, cells, tanh_l, moments, grad_hs,
+            grad_ux = torch.empty_like(normals)  # (T, B, 4H)
+            grad_rows = normals.new_zeros(5, *normals.shape[1:])  # per row, summed over steps: ∇α_x, ∇b, ∇α_h, ∇α_c, ∇β_c
+            grad_h, grad_c = _backward_in_c(steps_in_c["layer_norm_lstm_backward"], product, ux, alpha_x, b, alpha_h,
+                                            alpha_c, h0, c0, masks, normals, cells, tanh_l, moments, grad_hs,
                                             grad_h_last, grad_c_last, grad_z, grad_ux, grad_rows)
             grad_alpha_x, grad_b, grad_alpha_h, grad_alpha_c, grad_beta_c = grad_rows.sum(1)  # each (4H,)
             grad_alpha_c, grad_beta_c = grad_alpha_c[:H], grad_beta_c[:H]
@@ -197,7 +198,7 @@ def _forward_in_c(step, product, ux, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c
     masks = None if masks is None else masks.contiguous()
     alpha_x, b, alpha_h, alpha_c, beta_c = (vector.contiguous() for vector in (alpha_x, b, alpha_h, alpha_c, beta_c))
     (ux_at, ux_step, ux_rows), (n_at, n_step, n_rows) = address(ux), address(normals)
-    (acts_at, acts_step, acts_rows) = address(acts)
+    acts_at, acts_rows = acts.data_ptr(), acts.stride(0)  # the step's gates, (B, 4H), reused every step
     (c_at, c_step, c_rows), (l_at, l_step, l_rows) = address(cells), address(tanh_l)
     (hs_at, hs_step, hs_rows), (moments_at, moments_step, _) = address(hs), address(moments)
     mask_at, mask_step = mask_address(masks)
@@ -209,8 +210,7 @@ def _forward_in_c(step, product, ux, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c
         at = t * row_step
         step(batch, H, eps, ux_at + t * ux_step, ux_rows, alpha_x.data_ptr(), b.data_ptr(), mu_x + at, inv_x + at,
              n_at + t * n_step, n_rows, alpha_h.data_ptr(), alpha_c.data_ptr(), beta_c.data_ptr(), h_at, state_rows,
-             c_prev_at, state_rows, None if mask_at is None else mask_at + t * mask_step, acts_at + t * acts_step,
-             acts_rows, inv_h + at, c_at + t * c_step, c_rows, mu_c + at, inv_c + at, l_at + t * l_step, l_rows,
+             c_prev_at, state_rows, None if mask_at is None else mask_at + t * mask_step, acts_at, acts_rows, inv_h + at, c_at + t * c_step, c_rows, mu_c + at, inv_c + at, l_at + t * l_step, l_rows,
              hs_at + t * hs_step, hs_rows)
         h, h_at, c_prev_at = h_new, hs_at + t * hs_step, c_at + t * c_step
 
@@ -248,7 +248,7 @@ def _backward_ops(product, alpha_h, alpha_c, h0, c0, masks, acts, normals, cells
     return grad_h, grad_c
 
 
-def _backward_in_c(step, product, ux, alpha_x, alpha_h, alpha_c, h0, c0, masks, acts, normals, cells, tanh_l, moments,
+def _backward_in_c(step, product, ux, alpha_x, b, alpha_h, alpha_c, h0, c0, masks, normals, cells, tanh_l, moments,
                    grad_hs, grad_h_last, grad_c_last, grad_z, grad_ux, grad_rows) -> tuple[Tensor, Tensor]:
     """The backward loop with each step's arithmetic, the three layer-norm backwards and the parameters'
     gradients included, one C call (``pointwise.c``); fills ``grad_z``, ``grad_ux`` and ``grad_rows``, returns
@@ -256,8 +256,8 @@ def _backward_in_c(step, product, ux, alpha_x, alpha_h, alpha_c, h0, c0, masks, 
     steps, batch, H = cells.shape
     ux, c0, grad_hs = ux.contiguous(), c0.contiguous(), grad_hs.contiguous()
     masks = None if masks is None else masks.contiguous()
-    alpha_x, alpha_h, alpha_c = alpha_x.contiguous(), alpha_h.contiguous(), alpha_c.contiguous()
-    (acts_at, acts_step, acts_rows), (n_at, n_step, n_rows) = address(acts), address(normals)
+    alpha_x, b, alpha_h, alpha_c = (vector.contiguous() for vector in (alpha_x, b, alpha_h, alpha_c))
+    (n_at, n_step, n_rows) = address(normals)
     (ux_at, ux_step, ux_rows), (c_at, c_step, c_rows) = address(ux), address(cells)
     (l_at, l_step, l_rows), (y_at, y_step, y_rows) = address(tanh_l), address(grad_hs)
     (gz_at, gz_step, gz_rows), (gu_at, gu_step, gu_rows) = address(grad_z), address(grad_ux)
@@ -265,14 +265,14 @@ def _backward_in_c(step, product, ux, alpha_x, alpha_h, alpha_c, h0, c0, masks, 
     mask_at, mask_step = mask_address(masks)
     row_step = moments.stride(1) * moments.element_size()
     inv_h, mu_c, inv_c, mu_x, inv_x = (moments_at + k * moments_step for k in range(5))
-    scratch = acts.new_empty(batch, 5 * H)  # the step's ∇a and ∇l
+    scratch = normals.new_empty(batch, 9 * H)  # the step's ∇a, ∇l and gates
     grad_h, spare_h = grad_h_last.contiguous().clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
     grad_c = grad_c_last.contiguous().clone()  # ∇c(t) from later steps, (B, H)
     grad_z_steps = grad_z.unbind(0)
     for t in reversed(range(steps)):
         c_prev_at, c_prev_rows = (c0.data_ptr(), c0.stride(0)) if t == 0 else (c_at + (t - 1) * c_step, c_rows)
         at = t * row_step
-        step(batch, H, acts_at + t * acts_step, acts_rows, n_at + t * n_step, n_rows, inv_h + at,
+        step(batch, H, b.data_ptr(), n_at + t * n_step, n_rows, inv_h + at,
              ux_at + t * ux_step, ux_rows, mu_x + at, inv_x + at, c_at + t * c_step, c_rows, c_prev_at, c_prev_rows,
              mu_c + at, inv_c + at, l_at + t * l_step, l_rows, y_at + t * y_step, y_rows, alpha_x.data_ptr(),
              alpha_h.data_ptr(), alpha_c.data_ptr(), None if mask_at is None else mask_at + t * mask_step,

@@ -221,9 +221,10 @@ void layer_norm_lstm_forward_##SUFFIX(int64_t B, int64_t H, T eps, const T *rest
    grad_ux = LN'_x(α_x ∇a) (B, 4H), from which the caller takes ∇h(t-1) = ∇z W and, after the loop, ∇U and ∇x;  \
    the parameters' gradients summed over steps per row: grad_rows (5, B, 4H) += ∇a ⊙ n_x, ∇a, ∇a ⊙ n, then      \
    ∇l ⊙ m, ∇l (these two in the first H of a row), where LN'(∇n) = (1/σ)(∇n - mean ∇n - n mean(∇n n)) and       \
-   m = (c - μ_c)/σ_c; nothing is added where masked.                                                            \
-   scratch (B, 5H): ∇a (4H) and ∇l (H) of the step. */                                                          \
-void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict acts, int64_t s_acts,            \
+   m = (c - μ_c)/σ_c; nothing is added where masked. The gates are recomputed from n and ux as in the forward   \
+   (not stored: fewer bytes to stream, which bounds this step). scratch (B, 9H): the step's ∇a (4H), ∇l (H)     \
+   and gates (4H). */                                                                                           \
+void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict bias,                            \
         const T *restrict normal, int64_t s_n, const T *restrict inv_h, const T *restrict ux, int64_t s_ux,     \
         const T *restrict mu_x, const T *restrict inv_x, const T *restrict c, int64_t s_c,                      \
         const T *restrict c_prev, int64_t s_cp, const T *restrict mu_c, const T *restrict inv_c,                \
@@ -235,13 +236,22 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
     const int64_t G = 4 * H;                                                                                    \
     PARALLEL_ROWS                                                                                               \
     for (int64_t b = 0; b < B; b++) {                                                                           \
-        const T *a = acts + b * s_acts, *nb = normal + b * s_n, *u = ux + b * s_ux, *cb = c + b * s_c;          \
+        const T *nb = normal + b * s_n, *u = ux + b * s_ux, *cb = c + b * s_c;                                  \
         const T *cp = c_prev + b * s_cp, *tl = tanh_l + b * s_l, *gy = grad_y + b * s_y;                        \
-        T *gh = grad_h + b * s_gh, *gc = grad_c + b * s_gc, *d = scratch + b * 5 * H, *gl = d + G;              \
+        T *gh = grad_h + b * s_gh, *gc = grad_c + b * s_gc, *d = scratch + b * 9 * H, *gl = d + G, *a = gl + H; \
         T *g_alpha_x = grad_rows + b * G, *g_bias = g_alpha_x + B * G, *g_alpha_h = g_bias + B * G;             \
         T *g_alpha_c = g_alpha_h + B * G, *g_beta_c = g_alpha_c + B * G; /* the first H of their rows */        \
         T *gz = grad_z + b * s_gz, *gu = grad_ux + b * s_gu;                                                    \
         const T keep = mask ? mask[b] : (T)1, mu = mu_c[b], inv = inv_c[b];                                     \
+        const T mean_x = mu_x[b], inverse_x = inv_x[b];                                                         \
+        VECTOR                                                                                                  \
+        for (int64_t j = 0; j < G; j++) /* a(t), as in the forward */                                           \
+            a[j] = (alpha_x[j] * ((u[j] - mean_x) * inverse_x) + bias[j]) + alpha_h[j] * nb[j];                 \
+        VECTOR                                                                                                  \
+        for (int64_t j = 0; j < H; j++) {                                                                       \
+            a[j] = sigmoid_##SUFFIX(a[j]); a[H + j] = sigmoid_##SUFFIX(a[H + j]);                               \
+            a[2 * H + j] = tanh_##SUFFIX(a[2 * H + j]); a[3 * H + j] = sigmoid_##SUFFIX(a[3 * H + j]);          \
+        }                                                                                                       \
         double sum = 0, dot = 0; /* mean(∇m), mean(∇m m) over H, ∇m = α_c ∇l */                                 \
         VECTOR_SUM(sum, dot)                                                                                    \
         for (int64_t j = 0; j < H; j++) {                                                                       \
@@ -268,7 +278,6 @@ void layer_norm_lstm_backward_##SUFFIX(int64_t B, int64_t H, const T *restrict a
             g_alpha_c[j] += l * m;                                                                              \
             g_beta_c[j] += l;                                                                                   \
         }                                                                                                       \
-        const T mean_x = mu_x[b], inverse_x = inv_x[b];                                                         \
         double sum_x = 0, dot_x = 0; /* mean(∇n_x), mean(∇n_x n_x) over 4H, ∇n_x = α_x ∇a */                    \
         sum = 0; dot = 0; /* mean(∇n), mean(∇n n) over 4H, ∇n = α_h ∇a */                                       \
         VECTOR_SUM(sum, dot, sum_x, dot_x)                                                                      \
