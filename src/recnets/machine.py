@@ -53,7 +53,8 @@ def one_torch_thread() -> Iterator[None]:
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-# the largest mmap threshold glibc accepts (HEAP_MAX_SIZE / 2 on 64-bit builds that check it), then larger tries
+# mmap thresholds tried in turn, largest first: glibc 2.36 takes 1 GiB; a build that caps the threshold at
+# HEAP_MAX_SIZE / 2 takes 32 MiB on 64-bit systems
 _MMAP_THRESHOLDS = (1 << 30, 1 << 28, 32 << 20)
 
 

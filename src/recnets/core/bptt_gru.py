@@ -25,6 +25,10 @@ order (no per-step copy of ∇a_r, ∇a_z). The per-step products use
 :func:`recnets.core.bptt_lstm.recurrent_product` (the weight packed once per forward and once per backward on
 float32 CPU at large H).
 
+The element-wise part of each step runs as one C call (``recnets.core.pointwise``: ``gru_forward`` and
+``gru_backward``) on CPU in float32/float64 where the C steps are available, else as the torch ops written
+here (CUDA, other dtypes, no C compiler); the book's GRU always runs its torch ops.
+
 Book: 10.10.2, eqs. 10.45-10.47; 10.2.2, eqs. 10.17-10.28.
 """
 from __future__ import annotations

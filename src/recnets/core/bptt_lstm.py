@@ -17,6 +17,10 @@ and after the loop ∇W = Σ_t ∇a(t) h(t-1)ᵀ as one product, ∇px = ∇a. T
 :func:`recurrent_product`, which on float32 CPU at large H packs the weight once per forward and once per
 backward (oneDNN), as torch's fused LSTM does.
 
+The element-wise part of each step runs as one C call (``recnets.core.pointwise``: ``lstm_forward`` and
+``lstm_backward``) on CPU in float32/float64 where the C steps are available, else as the torch ops written
+here (CUDA, other dtypes, no C compiler).
+
 Book: 10.10.1, eqs. 10.40-10.44; 10.2.2, eqs. 10.17-10.28.
 """
 from __future__ import annotations
