@@ -36,17 +36,17 @@ SETTINGS = {
 }
 
 
-def config(setting: str, steps: int = STEPS) -> TrainConfig:
-    """The train config of ``setting``: validation at the end, a checkpoint every 4 steps."""
+def config(setting: str, steps: int = STEPS, **options) -> TrainConfig:
+    """The train config of ``setting``: validation at the end, a checkpoint every 4 steps; ``options`` more."""
     return TrainConfig(device="cpu", steps=steps, eval_every=0, checkpoint_every=4, log_every=2, progress=False,
-                       seed=3, **SETTINGS[setting][2])
+                       seed=3, **SETTINGS[setting][2], **options)
 
 
-def trainer(setting: str, run_dir: Path, steps: int = STEPS) -> Trainer:
+def trainer(setting: str, run_dir: Path, steps: int = STEPS, **options) -> Trainer:
     """A fresh float64 model and task of ``setting`` in a trainer for ``run_dir``."""
     task_options, cell, _ = SETTINGS[setting]
     model = make_model(cell=cell, dtype=torch.float64, seed=1)
-    return Trainer(model, DelayTask(**task_options), config(setting, steps), run_dir)
+    return Trainer(model, DelayTask(**task_options), config(setting, steps, **options), run_dir)
 
 
 def _run_all(out: Path) -> None:
@@ -68,9 +68,13 @@ def _run_all(out: Path) -> None:
     for setting in SETTINGS:
         folder = out / setting
         runs = {"ddp-full": trainer(setting, folder / "ddp-full"),
-                "ddp-half": trainer(setting, folder / "ddp-half", STEPS // 2)}
-        for name, run in runs.items():
-            run.fit()
+                "ddp-half": trainer(setting, folder / "ddp-half", STEPS // 2),
+                # a time budget: the ranks agree at every step whether it is spent (never / at once)
+                "ddp-budget-unspent": trainer(setting, folder / "ddp-budget-unspent", max_seconds=1e6),
+                "ddp-budget-spent": trainer(setting, folder / "ddp-budget-spent", max_seconds=1e-9)}
+        ends = {name: run.fit() for name, run in runs.items()}
+        (folder / f"ends-rank{rank}.json").write_text(json.dumps(
+            {name: [end["step"], end["stop_reason"]] for name, end in ends.items()}))
         resumed = trainer(setting, folder / "w1-then-w2")
         resumed.fit(resume=True)
         runs["w1-then-w2"] = resumed

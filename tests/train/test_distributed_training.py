@@ -86,6 +86,18 @@ def test_two_processes_end_at_the_parameters_of_one_process(runs, setting):
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
+def test_the_ranks_agree_when_the_time_budget_is_spent(runs, setting):
+    out, single, _ = runs
+    ends = [json.loads((out / setting / f"ends-rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert ends[0] == ends[1]
+    assert ends[0]["ddp-full"] == ends[0]["ddp-budget-unspent"] == [STEPS, "steps"]
+    assert ends[0]["ddp-budget-spent"] == [1, "max_seconds"]  # every clock has run out after the first step
+    expected = _parameters(single[setting].model)
+    for rank in (0, 1):
+        _assert_close(_rank_parameters(out, setting, "ddp-budget-unspent", rank), expected, f"{setting}, rank {rank}")
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
 def test_rank_0_alone_writes_the_same_files_as_one_process(runs, setting):
     out, _, _ = runs
     writes = [json.loads((out / f"writes-rank{rank}.json").read_text()) for rank in (0, 1)]

@@ -317,8 +317,9 @@ class Trainer:
         """Log, validate and checkpoint as due after ``step``; returns why to stop, or None to go on."""
         config = self.config
         out_of_time = bool(config.max_seconds) and seconds >= config.max_seconds
-        if config.max_seconds and self._shards > 1:
-            out_of_time = broadcast_from_main(out_of_time)  # rank 0's clock decides for every rank
+        if config.max_seconds and self._shards > 1:  # every rank stops at the same step: when any clock has run out
+            flag = torch.tensor([float(out_of_time)], device=self.device)
+            out_of_time = bool(all_reduce_sum(flag).item() > 0)  # one small all-reduce, not a pickled broadcast
         reason = "max_seconds" if out_of_time else self._requested_stop
         if step % config.log_every == 0 or reason is not None or step >= config.steps:
             self._log_train(step, bar)  # callbacks may request a stop here
