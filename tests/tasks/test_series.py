@@ -45,7 +45,6 @@ def test_mackey_glass_before_the_first_delay_is_the_linear_ode_in_closed_form():
     # c = beta x0 / (1 + x0^10): x(t) = c/gamma + (x0 - c/gamma) exp(-gamma t).
     values = mackey_glass(18, discard=0, seed=5)
     x0 = float(values[0])
-    assert 1.1 <= x0 <= 1.3
     c = 0.2 * x0 / (1 + x0**10)
     t = torch.arange(18, dtype=torch.float64)
     expected = c / 0.1 + (x0 - c / 0.1) * torch.exp(-0.1 * t)

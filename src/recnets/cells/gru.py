@@ -88,7 +88,8 @@ def _choose_bptt(cell: GRUCell) -> BPTTKernel:
     there it was faster at every size measured, training 0.27-0.74x and inference 0.66-0.92x torch's time
     (B 8-64, H 32-512, T 50, one thread) and 0.60-0.74x / 0.72-0.90x at B = 32, H = 256-1024
     (benchmarks/bench_cells.py). On CUDA, in other dtypes or without the C steps, torch's kernel (cuDNN on GPU)."""
-    in_c = cell.W.dtype in (torch.float32, torch.float64) and pointwise_library() is not None
+    in_c = (cell.W.device.type == "cpu" and cell.W.dtype in (torch.float32, torch.float64)
+            and pointwise_library() is not None)  # (a CUDA cell never builds the C steps)
     return BPTTKernel(_bptt_run, over_fused_on=("cpu",) if in_c else ())
 
 

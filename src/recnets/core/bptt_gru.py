@@ -40,7 +40,7 @@ from torch.autograd.function import once_differentiable
 from recnets.core.bptt_kernels import (carry_gradient, finish, output_gradient, previous_steps,
                                       recurrent_weight_gradient, step_views)
 from recnets.core.bptt_lstm import recurrent_product
-from recnets.core.pointwise import address, mask_address, uses_pointwise
+from recnets.core.pointwise import step_addresses, uses_pointwise
 
 __all__ = ["torch_gru_sequence", "book_gru_sequence"]
 
@@ -102,7 +102,7 @@ class _TorchGRURecurrence(torch.autograd.Function):
         acts = torch.empty_like(px)  # (T, B, 3H): r, z, n
         hs = px.new_empty(steps, batch, H)
         product = recurrent_product(W, batch, H)  # h -> h Wᵀ (packed once on float32 CPU at large H)
-        steps_in_c = uses_pointwise(px, W, h0)
+        ctx.steps_in_c = steps_in_c = uses_pointwise(px, W, h0)  # the backward runs its steps the same way
         if steps_in_c is not None:
             _torch_gru_forward_in_c(steps_in_c["gru_forward"], product, px, b_W, h0, masks, recurrent, acts, hs)
         else:
@@ -122,9 +122,8 @@ class _TorchGRURecurrence(torch.autograd.Function):
         delta, grad_m = signals[..., H:], signals[..., :gates]  # (T, B, 3H): ∇px (r, z, n); ∇m (n, r, z)
         product = recurrent_product(_new_first(W).t(), batch, H)  # ∇m (n, r, z) -> Wᵀ ∇m
         grad_hs = output_gradient(grad_ys, masks)
-        steps_in_c = uses_pointwise(acts, W, h0)
-        if steps_in_c is not None:
-            grad_h = _torch_gru_backward_in_c(steps_in_c["gru_backward"], product, h0, masks, recurrent, acts, hs,
+        if ctx.steps_in_c is not None:
+            grad_h = _torch_gru_backward_in_c(ctx.steps_in_c["gru_backward"], product, h0, masks, recurrent, acts, hs,
                                               grad_hs, grad_h_last, signals)
         else:
             grad_h = _torch_gru_backward_ops(product, h0, masks, recurrent, acts, hs, grad_hs, grad_h_last, signals)
@@ -153,17 +152,13 @@ def _torch_gru_forward_ops(product, px, b_W, h0, masks, recurrent, acts, hs) -> 
 def _torch_gru_forward_in_c(step, product, px, b_W, h0, masks, recurrent, acts, hs) -> None:
     """The forward loop with each step's gate arithmetic one C call (``pointwise.c``: gru_forward)."""
     steps, batch, H = hs.shape
-    px, h0, masks = px.contiguous(), h0.contiguous(), None if masks is None else masks.contiguous()
-    (px_at, px_step, px_rows), (m_at, m_step, m_rows) = address(px), address(recurrent)
-    (acts_at, acts_step, acts_rows), (hs_at, hs_step, hs_rows) = address(acts), address(hs)
-    mask_at, mask_step = mask_address(masks)
-    h, h_at, h_rows = h0, h0.data_ptr(), h0.stride(0)
-    for t, (m, h_new) in enumerate(zip(recurrent.unbind(0), hs.unbind(0))):
+    px, h0 = px.contiguous(), h0.contiguous()
+    masks = None if masks is None else masks.contiguous()
+    previous = previous_steps(h0, hs)  # h(t-1), (B, H) each
+    for (h, m), (px_at, m_at, h_at, mask_at, acts_at, h_new_at) in zip(
+            step_views(previous, recurrent), step_addresses(px, recurrent, previous, masks, acts, hs)):
         product(h, b_W, out=m)  # W h(t-1) + b_W
-        step(batch, H, px_at + t * px_step, px_rows, m_at + t * m_step, m_rows, h_at, h_rows,
-             None if mask_at is None else mask_at + t * mask_step, acts_at + t * acts_step, acts_rows,
-             hs_at + t * hs_step, hs_rows)
-        h, h_at, h_rows = h_new, hs_at + t * hs_step, hs_rows
+        step(batch, H, px_at, 3 * H, m_at, 3 * H, h_at, H, mask_at, acts_at, 3 * H, h_new_at, H)
 
 
 def _torch_gru_backward_ops(product, h0, masks, recurrent, acts, hs, grad_hs, grad_h_last, signals) -> Tensor:
@@ -196,20 +191,15 @@ def _torch_gru_backward_in_c(step, product, h0, masks, recurrent, acts, hs, grad
     """The backward loop with each step's gate arithmetic one C call (``pointwise.c``: gru_backward); fills
     ``signals``, returns ∇h(0)."""
     steps, batch, H = hs.shape
-    h0, grad_hs, masks = h0.contiguous(), grad_hs.contiguous(), None if masks is None else masks.contiguous()
-    (acts_at, acts_step, acts_rows), (m_at, m_step, m_rows) = address(acts), address(recurrent[..., 2 * H:])
-    (hs_at, hs_step, hs_rows), (y_at, y_step, y_rows) = address(hs), address(grad_hs)
-    (signals_at, signals_step, signals_rows) = address(signals)
-    mask_at, mask_step = mask_address(masks)
+    h0, grad_hs = h0.contiguous(), grad_hs.contiguous()
+    masks = None if masks is None else masks.contiguous()
     grad_h, spare_h = grad_h_last.contiguous().clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
-    grad_m = signals[..., :3 * H].unbind(0)  # ∇m (n, r, z) per step, (B, 3H)
-    for t in reversed(range(steps)):
-        h_at, h_rows = (h0.data_ptr(), h0.stride(0)) if t == 0 else (hs_at + (t - 1) * hs_step, hs_rows)
-        mask = None if masks is None else masks[t]
-        step(batch, H, acts_at + t * acts_step, acts_rows, m_at + t * m_step, m_rows, h_at, h_rows,
-             y_at + t * y_step, y_rows, None if mask_at is None else mask_at + t * mask_step, grad_h.data_ptr(),
-             H, signals_at + t * signals_step, signals_rows, spare_h.data_ptr(), H)
-        through = product(grad_m[t], spare_h, out=spare_h)  # ∇h z + Wᵀ ∇m                           (10.21)
+    views = step_views(signals[..., :3 * H], masks)  # ∇m (n, r, z), (B, 3H); the mask
+    addresses = step_addresses(acts, recurrent[..., 2 * H:], previous_steps(h0, hs), grad_hs, masks, signals)
+    for (g, mask), (acts_at, m_n_at, h_at, y_at, mask_at, signals_at) in reversed(list(zip(views, addresses))):
+        step(batch, H, acts_at, 3 * H, m_n_at, 3 * H, h_at, H, y_at, H, mask_at, grad_h.data_ptr(), H, signals_at,
+             4 * H, spare_h.data_ptr(), H)
+        through = product(g, spare_h, out=spare_h)  # ∇h z + Wᵀ ∇m                                     (10.21)
         grad_h, spare_h = carry_gradient(grad_h, through, mask)
     return grad_h
 

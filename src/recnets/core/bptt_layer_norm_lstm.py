@@ -48,7 +48,7 @@ from torch.autograd.function import once_differentiable
 from recnets.core.bptt_kernels import (carry_gradient, finish, output_gradient, previous_steps,
                                       recurrent_weight_gradient, step_views)
 from recnets.core.bptt_lstm import recurrent_product
-from recnets.core.pointwise import address, mask_address, uses_pointwise
+from recnets.core.pointwise import step_addresses, uses_pointwise
 
 __all__ = ["layer_norm_lstm_sequence"]
 
@@ -107,7 +107,8 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
     def forward(ctx, ux, W, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0, masks, eps):
         steps, batch, gates = ux.shape
         H = gates // 4
-        steps_in_c = uses_pointwise(ux, W, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0)
+        # the backward runs its steps the same way (in C it recomputes the gates: they are not stored)
+        ctx.steps_in_c = steps_in_c = uses_pointwise(ux, W, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0)
         # (T, B, 4H): f, g, i, q after their nonlinearities; in C only the step's, (B, 4H): the backward recomputes
         acts = torch.empty_like(ux) if steps_in_c is None else ux.new_empty(batch, gates)
         normals = torch.empty_like(ux)  # (T, B, 4H): z(t) = W h(t-1), normalised in place into n(t)
@@ -126,7 +127,6 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
                          hs, moments)
         ctx.save_for_backward(ux, W, alpha_x, b, alpha_h, alpha_c, h0, c0, masks, acts, normals, cells, tanh_l, hs,
                               moments)
-        ctx.in_c = steps_in_c is not None
         return finish(hs, masks, cells)
 
     @staticmethod
@@ -139,11 +139,10 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
         grad_z = torch.empty_like(normals)  # (T, B, 4H): ∇z(t), z = W h(t-1)
         product = recurrent_product(W.t(), h0.shape[0], H)  # ∇z -> Wᵀ ∇z
         grad_hs = output_gradient(grad_ys, masks)
-        steps_in_c = uses_pointwise(ux, W, alpha_x, b, alpha_h, alpha_c, h0, c0) if ctx.in_c else None
-        if steps_in_c is not None:
+        if ctx.steps_in_c is not None:
             grad_ux = torch.empty_like(normals)  # (T, B, 4H)
-            grad_rows = normals.new_zeros(5, *normals.shape[1:])  # per row, summed over steps: ∇α_x, ∇b, ∇α_h, ∇α_c, ∇β_c
-            grad_h, grad_c = _backward_in_c(steps_in_c["layer_norm_lstm_backward"], product, ux, alpha_x, b, alpha_h,
+            grad_rows = normals.new_zeros(5, *normals.shape[1:])  # per row, over steps: ∇α_x, ∇b, ∇α_h, ∇α_c, ∇β_c
+            grad_h, grad_c = _backward_in_c(ctx.steps_in_c["layer_norm_lstm_backward"], product, ux, alpha_x, b, alpha_h,
                                             alpha_c, h0, c0, masks, normals, cells, tanh_l, moments, grad_hs,
                                             grad_h_last, grad_c_last, grad_z, grad_ux, grad_rows)
             grad_alpha_x, grad_b, grad_alpha_h, grad_alpha_c, grad_beta_c = grad_rows.sum(1)  # each (4H,)
@@ -192,27 +191,23 @@ def _forward_ops(product, px, alpha_h, alpha_c, beta_c, h0, c0, masks, eps, norm
 
 def _forward_in_c(step, product, ux, alpha_x, b, alpha_h, alpha_c, beta_c, h0, c0, masks, eps, normals, acts, cells,
                   tanh_l, hs, moments) -> None:
-    """The forward loop with each step's three normalisations and gate arithmetic one C call (``pointwise.c``)."""
+    """The forward loop with each step's three normalisations and gate arithmetic one C call (``pointwise.c``);
+    ``acts`` is the step's (B, 4H) scratch."""
     steps, batch, H = hs.shape
     ux, h0, c0 = ux.contiguous(), h0.contiguous(), c0.contiguous()
     masks = None if masks is None else masks.contiguous()
-    alpha_x, b, alpha_h, alpha_c, beta_c = (vector.contiguous() for vector in (alpha_x, b, alpha_h, alpha_c, beta_c))
-    (ux_at, ux_step, ux_rows), (n_at, n_step, n_rows) = address(ux), address(normals)
-    acts_at, acts_rows = acts.data_ptr(), acts.stride(0)  # the step's gates, (B, 4H), reused every step
-    (c_at, c_step, c_rows), (l_at, l_step, l_rows) = address(cells), address(tanh_l)
-    (hs_at, hs_step, hs_rows), (moments_at, moments_step, _) = address(hs), address(moments)
-    mask_at, mask_step = mask_address(masks)
-    row_step = moments.stride(1) * moments.element_size()  # one step of a (T, B) moment
-    inv_h, mu_c, inv_c, mu_x, inv_x = (moments_at + k * moments_step for k in range(5))
-    h, h_at, c_prev_at, state_rows = h0, h0.data_ptr(), c0.data_ptr(), H
-    for t, (z, h_new) in enumerate(zip(normals.unbind(0), hs.unbind(0))):
+    vectors = [vector.contiguous().data_ptr() for vector in (alpha_x, b, alpha_h, alpha_c, beta_c)]
+    alpha_x_at, b_at, alpha_h_at, alpha_c_at, beta_c_at = vectors
+    previous = previous_steps(h0, hs)  # h(t-1), (B, H) each
+    inv_h, mu_c, inv_c, mu_x, inv_x = moments  # (T, B) each
+    for (h, z), (ux_at, mu_x_at, inv_x_at, n_at, h_at, c_prev_at, mask_at, inv_h_at, c_at, mu_c_at, inv_c_at, l_at,
+                 h_new_at) in zip(step_views(previous, normals),
+                                  step_addresses(ux, mu_x, inv_x, normals, previous, previous_steps(c0, cells), masks,
+                                                 inv_h, cells, mu_c, inv_c, tanh_l, hs)):
         product(h, out=z)  # z(t) = W h(t-1), normalised in place by the step
-        at = t * row_step
-        step(batch, H, eps, ux_at + t * ux_step, ux_rows, alpha_x.data_ptr(), b.data_ptr(), mu_x + at, inv_x + at,
-             n_at + t * n_step, n_rows, alpha_h.data_ptr(), alpha_c.data_ptr(), beta_c.data_ptr(), h_at, state_rows,
-             c_prev_at, state_rows, None if mask_at is None else mask_at + t * mask_step, acts_at, acts_rows, inv_h + at, c_at + t * c_step, c_rows, mu_c + at, inv_c + at, l_at + t * l_step, l_rows,
-             hs_at + t * hs_step, hs_rows)
-        h, h_at, c_prev_at = h_new, hs_at + t * hs_step, c_at + t * c_step
+        step(batch, H, eps, ux_at, 4 * H, alpha_x_at, b_at, mu_x_at, inv_x_at, n_at, 4 * H, alpha_h_at, alpha_c_at,
+             beta_c_at, h_at, H, c_prev_at, H, mask_at, acts.data_ptr(), 4 * H, inv_h_at, c_at, H, mu_c_at, inv_c_at,
+             l_at, H, h_new_at, H)
 
 
 def _backward_ops(product, alpha_h, alpha_c, h0, c0, masks, acts, normals, cells, tanh_l, moments,
@@ -256,28 +251,19 @@ def _backward_in_c(step, product, ux, alpha_x, b, alpha_h, alpha_c, h0, c0, mask
     steps, batch, H = cells.shape
     ux, c0, grad_hs = ux.contiguous(), c0.contiguous(), grad_hs.contiguous()
     masks = None if masks is None else masks.contiguous()
-    alpha_x, b, alpha_h, alpha_c = (vector.contiguous() for vector in (alpha_x, b, alpha_h, alpha_c))
-    (n_at, n_step, n_rows) = address(normals)
-    (ux_at, ux_step, ux_rows), (c_at, c_step, c_rows) = address(ux), address(cells)
-    (l_at, l_step, l_rows), (y_at, y_step, y_rows) = address(tanh_l), address(grad_hs)
-    (gz_at, gz_step, gz_rows), (gu_at, gu_step, gu_rows) = address(grad_z), address(grad_ux)
-    (moments_at, moments_step, _) = address(moments)
-    mask_at, mask_step = mask_address(masks)
-    row_step = moments.stride(1) * moments.element_size()
-    inv_h, mu_c, inv_c, mu_x, inv_x = (moments_at + k * moments_step for k in range(5))
+    b_at, alpha_x_at, alpha_h_at, alpha_c_at = [vector.contiguous().data_ptr()
+                                                for vector in (b, alpha_x, alpha_h, alpha_c)]
     scratch = normals.new_empty(batch, 9 * H)  # the step's ∇a, ∇l and gates
     grad_h, spare_h = grad_h_last.contiguous().clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
     grad_c = grad_c_last.contiguous().clone()  # ∇c(t) from later steps, (B, H)
-    grad_z_steps = grad_z.unbind(0)
-    for t in reversed(range(steps)):
-        c_prev_at, c_prev_rows = (c0.data_ptr(), c0.stride(0)) if t == 0 else (c_at + (t - 1) * c_step, c_rows)
-        at = t * row_step
-        step(batch, H, b.data_ptr(), n_at + t * n_step, n_rows, inv_h + at,
-             ux_at + t * ux_step, ux_rows, mu_x + at, inv_x + at, c_at + t * c_step, c_rows, c_prev_at, c_prev_rows,
-             mu_c + at, inv_c + at, l_at + t * l_step, l_rows, y_at + t * y_step, y_rows, alpha_x.data_ptr(),
-             alpha_h.data_ptr(), alpha_c.data_ptr(), None if mask_at is None else mask_at + t * mask_step,
-             grad_h.data_ptr(), H, grad_c.data_ptr(), H, scratch.data_ptr(), grad_rows.data_ptr(),
-             gz_at + t * gz_step, gz_rows, gu_at + t * gu_step, gu_rows)
-        mask = None if masks is None else masks[t]
-        grad_h, spare_h = carry_gradient(grad_h, product(grad_z_steps[t], out=spare_h), mask)  # Wᵀ ∇z(t) (10.21)
+    inv_h, mu_c, inv_c, mu_x, inv_x = moments  # (T, B) each
+    views = step_views(grad_z, masks)
+    addresses = step_addresses(normals, inv_h, ux, mu_x, inv_x, cells, previous_steps(c0, cells), mu_c, inv_c, tanh_l,
+                               grad_hs, masks, grad_z, grad_ux)
+    for (g_z, mask), (n_at, inv_h_at, ux_at, mu_x_at, inv_x_at, c_at, c_prev_at, mu_c_at, inv_c_at, l_at, y_at,
+                      mask_at, g_z_at, g_ux_at) in reversed(list(zip(views, addresses))):
+        step(batch, H, b_at, n_at, 4 * H, inv_h_at, ux_at, 4 * H, mu_x_at, inv_x_at, c_at, H, c_prev_at, H, mu_c_at,
+             inv_c_at, l_at, H, y_at, H, alpha_x_at, alpha_h_at, alpha_c_at, mask_at, grad_h.data_ptr(), H,
+             grad_c.data_ptr(), H, scratch.data_ptr(), grad_rows.data_ptr(), g_z_at, 4 * H, g_ux_at, 4 * H)
+        grad_h, spare_h = carry_gradient(grad_h, product(g_z, out=spare_h), mask)  # Wᵀ ∇z(t)           (10.21)
     return grad_h, grad_c

@@ -34,7 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from recnets.core.bptt_kernels import (carry_gradient, finish, output_gradient, previous_states, previous_steps,
                                       recurrent_weight_gradient, step_views)
-from recnets.core.pointwise import address, mask_address, uses_pointwise
+from recnets.core.pointwise import step_addresses, uses_pointwise
 
 __all__ = ["lstm_sequence", "recurrent_product"]
 
@@ -110,7 +110,8 @@ class _LSTMRecurrence(torch.autograd.Function):
         tanh_states = px.new_empty(steps, batch, H)  # tanh(s(t))
         hs = px.new_empty(steps, batch, H)  # h(t), the carried state
         product = recurrent_product(W, batch, H)  # h -> h Wᵀ
-        steps_in_c = uses_pointwise(px, W, h0, c0, *(() if p is None else (p,)))
+        # the backward runs its steps the same way
+        ctx.steps_in_c = steps_in_c = uses_pointwise(px, W, h0, c0, *(() if p is None else (p,)))
         loop = _forward_ops if steps_in_c is None else partial(_forward_in_c, steps_in_c["lstm_forward"])
         loop(product, px, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, hs)
         ctx.save_for_backward(W, p, h0, c0, masks, acts, states, tanh_states, hs)
@@ -125,7 +126,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         H = gates // 4
         delta = torch.empty_like(acts)  # (T, B, 4H): ∇a(t)
         product = recurrent_product(W.t(), batch, H)  # ∇a -> Wᵀ ∇a
-        steps_in_c = uses_pointwise(acts, W, h0, c0, *(() if p is None else (p,)))
+        steps_in_c = ctx.steps_in_c
         loop = _backward_ops if steps_in_c is None else partial(_backward_in_c, steps_in_c["lstm_backward"])
         grad_h, grad_s = loop(product, p, h0, c0, masks, ctx.sigmoid_candidate, acts, states, tanh_states,
                               output_gradient(grad_ys, masks), grad_h_last, grad_s_last, delta)
@@ -168,19 +169,21 @@ def _forward_ops(product, px, p, h0, c0, masks, sigmoid_candidate, acts, states,
 def _forward_in_c(step, product, px, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, hs) -> None:
     """The forward loop with each step's gate arithmetic one C call (``pointwise.c``: lstm_forward)."""
     steps, batch, H = hs.shape
-    h0, c0 = h0.contiguous(), c0.contiguous()
-    masks = None if masks is None else masks.contiguous()
-    p = h0.new_zeros(3, H) if p is None else p.contiguous()  # no peepholes: zeros (the C loop has no branch)
-    (acts_at, acts_step, acts_rows), (s_at, s_step, s_rows) = address(acts), address(states)
-    (t_at, t_step, t_rows), (hs_at, hs_step, hs_rows) = address(tanh_states), address(hs)
-    mask_at, mask_step = mask_address(masks)
-    h, h_at, s_prev_at, h_rows, s_prev_rows = h0, h0.data_ptr(), c0.data_ptr(), h0.stride(0), c0.stride(0)
-    for t, (px_t, a, h_new) in enumerate(zip(px.unbind(0), acts.unbind(0), hs.unbind(0))):
+    h0, c0, masks, p = _ready_for_c(h0, c0, masks, p)
+    previous = previous_steps(h0, hs)  # h(t-1), (B, H) each
+    for (h, px_t, a), (a_at, s_prev_at, h_at, mask_at, s_at, tanh_at, h_new_at) in zip(
+            step_views(previous, px, acts),
+            step_addresses(acts, previous_steps(c0, states), previous, masks, states, tanh_states, hs)):
         product(h, px_t, out=a)  # (B, 4H): px(t) + W h(t-1), turned into the gates by the step
-        step(batch, H, sigmoid_candidate, acts_at + t * acts_step, acts_rows, p.data_ptr(), s_prev_at, s_prev_rows,
-             h_at, h_rows, None if mask_at is None else mask_at + t * mask_step,
-             s_at + t * s_step, s_rows, t_at + t * t_step, t_rows, hs_at + t * hs_step, hs_rows)
-        h, h_at, h_rows, s_prev_at, s_prev_rows = h_new, hs_at + t * hs_step, hs_rows, s_at + t * s_step, s_rows
+        step(batch, H, sigmoid_candidate, a_at, 4 * H, p.data_ptr(), s_prev_at, H, h_at, H, mask_at, s_at, H,
+             tanh_at, H, h_new_at, H)
+
+
+def _ready_for_c(h0: Tensor, c0: Tensor, masks: Tensor | None, p: Tensor | None) -> tuple[Tensor, ...]:
+    """The C steps' view of the inputs: rows contiguous, and zeros for no peepholes (the C loop has no branch)."""
+    masks = None if masks is None else masks.contiguous()
+    p = h0.new_zeros(3, h0.shape[1]) if p is None else p.contiguous()
+    return h0.contiguous(), c0.contiguous(), masks, p
 
 
 def _backward_ops(product, p, h0, c0, masks, sigmoid_candidate, acts, states, tanh_states, grad_hs, grad_h_last,
@@ -220,22 +223,14 @@ def _backward_in_c(step, product, p, h0, c0, masks, sigmoid_candidate, acts, sta
     """The backward loop with each step's gate arithmetic one C call (``pointwise.c``: lstm_backward); fills
     ``delta``, returns ∇h(0), ∇s(0)."""
     steps, batch, H = states.shape
-    c0, grad_hs = c0.contiguous(), grad_hs.contiguous()
-    masks = None if masks is None else masks.contiguous()
-    p = c0.new_zeros(3, H) if p is None else p.contiguous()  # no peepholes: zeros (the C loop has no branch)
-    (acts_at, acts_step, acts_rows), (s_at, s_step, s_rows) = address(acts), address(states)
-    (t_at, t_step, t_rows), (y_at, y_step, y_rows) = address(tanh_states), address(grad_hs)
-    (d_at, d_step, d_rows) = address(delta)
-    mask_at, mask_step = mask_address(masks)
+    h0, c0, masks, p = _ready_for_c(h0, c0, masks, p)
+    grad_hs = grad_hs.contiguous()
     grad_h, spare_h = grad_h_last.contiguous().clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
     grad_s = grad_s_last.contiguous().clone()  # ∇s(t) from later steps, becoming ∇s(t-1), (B, H)
-    deltas = delta.unbind(0)
-    for t in reversed(range(steps)):
-        s_prev_at, s_prev_rows = (c0.data_ptr(), c0.stride(0)) if t == 0 else (s_at + (t - 1) * s_step, s_rows)
-        step(batch, H, sigmoid_candidate, acts_at + t * acts_step, acts_rows, p.data_ptr(), s_prev_at, s_prev_rows,
-             t_at + t * t_step, t_rows, y_at + t * y_step, y_rows,
-             None if mask_at is None else mask_at + t * mask_step, grad_h.data_ptr(), H, grad_s.data_ptr(), H,
-             d_at + t * d_step, d_rows)
-        mask = None if masks is None else masks[t]
-        grad_h, spare_h = carry_gradient(grad_h, product(deltas[t], out=spare_h), mask)  # Wᵀ ∇a(t)   (10.21)
+    views = step_views(delta, masks)
+    addresses = step_addresses(acts, previous_steps(c0, states), tanh_states, grad_hs, masks, delta)
+    for (d, mask), (a_at, s_prev_at, tanh_at, y_at, mask_at, d_at) in reversed(list(zip(views, addresses))):
+        step(batch, H, sigmoid_candidate, a_at, 4 * H, p.data_ptr(), s_prev_at, H, tanh_at, H, y_at, H, mask_at,
+             grad_h.data_ptr(), H, grad_s.data_ptr(), H, d_at, 4 * H)
+        grad_h, spare_h = carry_gradient(grad_h, product(d, out=spare_h), mask)  # Wᵀ ∇a(t)            (10.21)
     return grad_h, grad_s

@@ -25,11 +25,14 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["pointwise_library", "uses_pointwise", "address", "mask_address"]
+from recnets.core.bptt_kernels import step_views
+
+__all__ = ["pointwise_library", "uses_pointwise", "step_addresses"]
 
 SOURCE = Path(__file__).with_name("pointwise.c")
 # -O3 vectorises the loops; reassociation (no NaN/inf assumptions: -ffast-math is NOT used) lets the row sums of
@@ -134,18 +137,8 @@ def uses_pointwise(*tensors: Tensor) -> dict[str, ctypes._CFuncPtr] | None:
     return None if library is None else library[first.dtype]
 
 
-def address(tensor: Tensor) -> tuple[int, int, int]:
-    """``(address of element 0, stride of dim 0 in bytes, stride of dim 1 in elements)`` of a time-major
-    ``(T, B, K)`` tensor whose last dimension is contiguous: step t's rows start at ``address + t * step``."""
-    if tensor.stride(-1) != 1 and tensor.shape[-1] > 1:
-        raise ValueError(f"pointwise: expected a contiguous last dimension, got strides {tensor.stride()}")
-    return tensor.data_ptr(), tensor.stride(0) * tensor.element_size(), tensor.stride(1)
-
-
-def mask_address(masks: Tensor | None) -> tuple[int | None, int]:
-    """``(address, step in bytes)`` of ``(T, B, 1)`` masks made contiguous by the caller; ``(None, 0)`` without."""
-    if masks is None:
-        return None, 0
-    if masks.stride(1) != 1:
-        raise ValueError(f"pointwise: expected masks with contiguous rows, got strides {masks.stride()}")
-    return masks.data_ptr(), masks.stride(0) * masks.element_size()
+def step_addresses(*sequences: Tensor | Sequence[Tensor] | None) -> list[tuple[int | None, ...]]:
+    """The data address of every step of time-major sequences, zipped, as :func:`step_views` gives the views
+    (a sequence of per-step views, e.g. :func:`previous_steps`, as it is; ``None`` stays ``None``). The caller
+    keeps the sequences alive and their rows contiguous. ``(T, ...) -> T × (int,)``"""
+    return [tuple(None if view is None else view.data_ptr() for view in views) for views in step_views(*sequences)]
