@@ -142,8 +142,8 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
         if ctx.steps_in_c is not None:
             grad_ux = torch.empty_like(normals)  # (T, B, 4H)
             grad_rows = normals.new_zeros(5, *normals.shape[1:])  # per row, over steps: ∇α_x, ∇b, ∇α_h, ∇α_c, ∇β_c
-            grad_h, grad_c = _backward_in_c(ctx.steps_in_c["layer_norm_lstm_backward"], product, ux, alpha_x, b, alpha_h,
-                                            alpha_c, h0, c0, masks, normals, cells, tanh_l, moments, grad_hs,
+            grad_h, grad_c = _backward_in_c(ctx.steps_in_c["layer_norm_lstm_backward"], product, ux, alpha_x, b,
+                                            alpha_h, alpha_c, h0, c0, masks, normals, cells, tanh_l, moments, grad_hs,
                                             grad_h_last, grad_c_last, grad_z, grad_ux, grad_rows)
             grad_alpha_x, grad_b, grad_alpha_h, grad_alpha_c, grad_beta_c = grad_rows.sum(1)  # each (4H,)
             grad_alpha_c, grad_beta_c = grad_alpha_c[:H], grad_beta_c[:H]
@@ -162,7 +162,8 @@ class _LayerNormLSTMRecurrence(torch.autograd.Function):
             grad_alpha_c = (grad_l * (cells - mean_c).mul_(inverse_c)).sum((0, 1))  # Σ ∇l ⊙ m, (H,)
             grad_beta_c = grad_l.sum((0, 1))  # (H,)
         grad_W = recurrent_weight_gradient(grad_z, h0, hs) if need[1] else None  # one product  (10.25-10.26)
-        return grad_ux, grad_W, grad_alpha_x, grad_b, grad_alpha_h, grad_alpha_c, grad_beta_c, grad_h, grad_c, None, None
+        return (grad_ux, grad_W, grad_alpha_x, grad_b, grad_alpha_h, grad_alpha_c, grad_beta_c, grad_h, grad_c, None,
+                None)
 
 
 def _forward_ops(product, px, alpha_h, alpha_c, beta_c, h0, c0, masks, eps, normals, acts, cells, tanh_l, hs,
@@ -218,8 +219,8 @@ def _backward_ops(product, alpha_h, alpha_c, h0, c0, masks, acts, normals, cells
     standard = torch.zeros_like(h0[:, :1]), torch.ones_like(h0[:, :1])  # μ = 0, 1/σ = 1 of n itself, (B, 1)
     grad_h, spare_h = grad_h_last.clone(), torch.empty_like(h0)  # ∇h(t) and a free buffer, (B, H)
     grad_c = grad_c_last.clone()  # ∇c(t) from later steps, (B, H)
-    views = step_views(acts, *_gate_blocks(acts), delta, *_gate_blocks(delta), normals, *moments[:3].unsqueeze(-1), cells,
-                       previous_steps(c0, cells), tanh_l, grad_l, grad_z, grad_hs, masks)
+    views = step_views(acts, *_gate_blocks(acts), delta, *_gate_blocks(delta), normals, *moments[:3].unsqueeze(-1),
+                       cells, previous_steps(c0, cells), tanh_l, grad_l, grad_z, grad_hs, masks)
     for (a, forget, gate, unit, out, d, d_forget, d_gate, d_unit, d_out, normal, inv_h, mu_c, inv_c, c, c_prev,
          tanh_now, g_l, g_z, grad_y, mask) in reversed(views):
         grad_h.add_(grad_y)
